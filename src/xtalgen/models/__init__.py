@@ -1,0 +1,5 @@
+"""Generators: one module per family, all behind :class:`xtalgen.models.base.Generator`."""
+
+from xtalgen.models.base import Generator, load_generator
+
+__all__ = ["Generator", "load_generator"]

@@ -1,0 +1,76 @@
+"""The one interface every generator implements, learned model or search method alike.
+
+``generate`` returns :class:`xtalgen.Crystal` records; each carries its provenance in
+``properties`` (``generator``, ``checkpoint`` where there is one, ``seed``, and the
+conditions it was asked for), so evaluation and screening never need to know who made it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+
+__all__ = ["GENERATORS", "Generator", "load_generator"]
+
+
+class Generator(ABC):
+    """A source of crystals: ``generate(n, composition=..., spacegroup=..., seed=...)``."""
+
+    name: str = "generator"
+
+    @abstractmethod
+    def generate(
+        self,
+        n: int,
+        *,
+        composition: str | Mapping[str, float] | None = None,
+        spacegroup: int | None = None,
+        condition: Mapping[str, float] | None = None,
+        seed: int | None = None,
+    ) -> list[Crystal]:
+        """Propose ``n`` crystals.
+
+        Args:
+            n: number of crystals to return (a search method may return fewer when its
+                budget runs out; it says so in a warning).
+            composition: fixes the composition (CSP), e.g. ``"Li2MnO3"``; the cell may hold a
+                multiple of the reduced formula.
+            spacegroup: requested space group number (1-230), where the generator supports it.
+            condition: target properties, e.g. ``{"band_gap": 1.5}`` (eV), where supported.
+            seed: makes the call reproducible.
+        """
+
+    def save(self, path: str | Path) -> None:
+        """Write the generator (weights, config) to ``path``."""
+        raise NotImplementedError(f"{type(self).__name__} has no state to save")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Generator:
+        """Read a generator written by :meth:`save`."""
+        raise NotImplementedError(f"{cls.__name__} cannot be loaded from a file")
+
+
+GENERATORS: dict[str, str] = {}
+"""Registered generator names -> ``"module:Class"`` import paths (filled as families land)."""
+
+
+def load_generator(name_or_path: str | Path, **kwargs: Any) -> Generator:
+    """A generator by registered name (``"random-search"``) or from a checkpoint file."""
+    key = str(name_or_path)
+    if key in GENERATORS:
+        module_name, class_name = GENERATORS[key].split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(**kwargs)
+    path = Path(key)
+    if path.exists():
+        from xtalgen.models.checkpoint import load_checkpoint_generator
+
+        return load_checkpoint_generator(path, **kwargs)
+    known = ", ".join(sorted(GENERATORS)) or "none registered yet"
+    raise XtalgenError(f"no generator or checkpoint named {key!r} (generators: {known})")

@@ -1,0 +1,18 @@
+"""The CLI entry point: help text and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "xtalgen.cli.main", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "demo" in result.stdout
