@@ -56,8 +56,13 @@ class Generator(ABC):
         raise NotImplementedError(f"{cls.__name__} cannot be loaded from a file")
 
 
-GENERATORS: dict[str, str] = {}
-"""Registered generator names -> ``"module:Class"`` import paths (filled as families land)."""
+GENERATORS: dict[str, str] = {
+    "random-search": "xtalgen.search.random_search:RandomSymmetricSearch",
+    "substitution": "xtalgen.search.substitution:PrototypeSubstitution",
+    "evolution": "xtalgen.search.evolution:EvolutionarySearch",
+}
+"""Registered generator names -> ``"module:Class"`` import paths. Learned models are loaded
+from their checkpoint files instead (see :func:`load_generator`)."""
 
 
 def load_generator(name_or_path: str | Path, **kwargs: Any) -> Generator:
