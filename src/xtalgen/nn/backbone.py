@@ -1,0 +1,158 @@
+"""The periodic, E(3)-invariant message-passing backbone shared by diffusion and flow matching.
+
+A CSPNet-style network (DiffCSP, Jiao et al. 2023) over the fully connected in-cell graph:
+
+* nodes: atom-type features (one-hot or noisy one-hot, ``n_types`` wide) plus a time embedding;
+* edges ``i -> j``: Fourier features of ``f_j - f_i`` (periodic, so invariant to translations by
+  lattice vectors and to wrapping) and the lattice inner-product matrix ``L L^T`` (invariant to
+  rotations of the crystal: lattice rows are vectors, a rotation maps ``L -> L R^T``);
+* outputs: a fractional-coordinate field (N, 3), invariant to rotations and translations; a
+  lattice field ``M L`` (B, 3, 3) with ``M`` invariant, hence rotation-equivariant; and atom-type
+  logits (N, n_types). All outputs are equivariant to permutations of the atoms of a crystal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from xtalgen.crystal import MAX_Z
+from xtalgen.nn.layers import MLP, SinusoidalTimeEmbedding, fourier_features, scatter_mean
+
+__all__ = [
+    "Backbone",
+    "BackboneConfig",
+    "BackboneOutput",
+    "fully_connected_edges",
+    "types_to_onehot",
+]
+
+
+@dataclass
+class BackboneConfig:
+    """Size of the backbone. The default has about 2 M parameters and trains on a CPU."""
+
+    hidden_dim: int = 256
+    num_layers: int = 4
+    n_freqs: int = 16
+    """Harmonics per fractional coordinate in the edge features."""
+    time_dim: int = 64
+    n_types: int = MAX_Z
+    """Width of the atom-type features: column ``Z - 1`` is element ``Z``."""
+
+
+@dataclass
+class BackboneOutput:
+    """Fields predicted by the backbone for one batch."""
+
+    lattice: torch.Tensor
+    """(B, 3, 3), transforms like the lattice (rows are vectors)."""
+    frac: torch.Tensor
+    """(N, 3), in fractional units; invariant to rotations and periodic translations."""
+    types: torch.Tensor
+    """(N, n_types) logits or type-space field."""
+
+
+def types_to_onehot(atom_types: torch.Tensor, n_types: int = MAX_Z) -> torch.Tensor:
+    """(N,) atomic numbers -> (N, n_types) float one-hot (column Z - 1)."""
+    return nn.functional.one_hot(atom_types.long() - 1, n_types).float()
+
+
+def fully_connected_edges(num_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All ordered pairs ``(i, j)`` of atoms of the same crystal, self-pairs included.
+
+    Returns:
+        ``(src, dst, graph)``: (E,) atom indices and the crystal index of each edge,
+        with E = sum(num_atoms ** 2).
+    """
+    device = num_atoms.device
+    ptr = torch.cumsum(num_atoms, 0) - num_atoms
+    n_edges = num_atoms * num_atoms
+    graph = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), n_edges)
+    edge_ptr = torch.cumsum(n_edges, 0) - n_edges
+    local = torch.arange(int(n_edges.sum()), device=device) - edge_ptr[graph]
+    n = num_atoms[graph]
+    return local // n + ptr[graph], local % n + ptr[graph], graph
+
+
+class InteractionLayer(nn.Module):
+    """One round of messages over the in-cell graph with a residual node update."""
+
+    def __init__(self, hidden_dim: int, n_freqs: int) -> None:
+        super().__init__()
+        self.n_freqs = n_freqs
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.edge_mlp = MLP(2 * hidden_dim + 9 + 6 * n_freqs, hidden_dim)
+        self.node_mlp = MLP(2 * hidden_dim, hidden_dim)
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        frac_coords: torch.Tensor,
+        lattice_ips: torch.Tensor,
+        edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        src, dst, graph = edges
+        hn = self.norm(h)
+        diff = frac_coords[dst] - frac_coords[src]
+        edge_in = torch.cat(
+            [hn[src], hn[dst], lattice_ips[graph], fourier_features(diff, self.n_freqs)], dim=-1
+        )
+        messages = self.edge_mlp(edge_in)
+        agg = scatter_mean(messages, src, h.shape[0])
+        return h + self.node_mlp(torch.cat([hn, agg], dim=-1))
+
+
+class Backbone(nn.Module):
+    """Periodic invariant network: ``(t, type features, frac_coords, lattices) -> fields``."""
+
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or BackboneConfig()
+        self.time_embedding = SinusoidalTimeEmbedding(config.time_dim)
+        self.node_in = nn.Linear(config.n_types + config.time_dim, config.hidden_dim)
+        self.layers = nn.ModuleList(
+            InteractionLayer(config.hidden_dim, config.n_freqs) for _ in range(config.num_layers)
+        )
+        self.norm_out = nn.LayerNorm(config.hidden_dim)
+        self.frac_head = nn.Linear(config.hidden_dim, 3, bias=False)
+        self.lattice_head = nn.Linear(config.hidden_dim, 9, bias=False)
+        self.type_head = nn.Linear(config.hidden_dim, config.n_types)
+
+    def forward(
+        self,
+        t: torch.Tensor,
+        type_features: torch.Tensor,
+        frac_coords: torch.Tensor,
+        lattices: torch.Tensor,
+        num_atoms: torch.Tensor,
+        batch: torch.Tensor,
+    ) -> BackboneOutput:
+        """Predict the fields of a (noisy) batch.
+
+        Args:
+            t: (B,) time in [0, 1] per crystal.
+            type_features: (N, n_types) one-hot (CSP) or noisy one-hot (DNG) atom types.
+            frac_coords: (N, 3) fractional coordinates (wrapping does not change the output).
+            lattices: (B, 3, 3) angstrom, rows are lattice vectors.
+            num_atoms: (B,) atoms per crystal; ``batch``: (N,) crystal index per atom.
+        """
+        temb = self.time_embedding(t)[batch]
+        h = self.node_in(torch.cat([type_features, temb], dim=-1))
+        lattice_ips = (lattices @ lattices.transpose(-1, -2)).flatten(1)  # (B, 9), invariant
+        edges = fully_connected_edges(num_atoms)
+        for layer in self.layers:
+            h = layer(h, frac_coords, lattice_ips, edges)
+        h = self.norm_out(h)
+        pooled = scatter_mean(h, batch, lattices.shape[0])
+        mixing = self.lattice_head(pooled).view(-1, 3, 3)
+        return BackboneOutput(
+            lattice=mixing @ lattices,
+            frac=self.frac_head(h),
+            types=self.type_head(h),
+        )
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
