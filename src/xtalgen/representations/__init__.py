@@ -1,12 +1,32 @@
 """Crystal representations: batched tensors, lattice forms, Wyckoff sites, graphs, tokens.
 
-Each module has an ``encode`` and a ``decode`` that round-trip. Submodules are imported
-lazily by their users (``from xtalgen.representations.tensors import CrystalBatch``); the names
-below are re-exported for convenience.
+Modules (each with an ``encode`` and a ``decode`` that round-trip):
+
+* ``tensors``: ``CrystalBatch``, the unpadded torch batch, and ``collate`` for DataLoaders.
+* ``lattice``: parameters, Niggli/LLL reduction, the rotation-invariant polar (k-vector) form.
+* ``wyckoff``: ``WyckoffRepresentation`` (space group, lattice parameters, Wyckoff sites).
+* ``graph``: periodic neighbour lists and the fully connected in-cell graph of a batch.
+* ``tokens``: the Wyckoff form as a token sequence over a fixed vocabulary.
+
+Names are loaded lazily so that ``import xtalgen.representations`` does not import torch.
 """
 
 from __future__ import annotations
 
-from xtalgen.representations.tensors import CrystalBatch, collate
+import importlib
+from typing import Any
 
-__all__ = ["CrystalBatch", "collate"]
+__all__ = ["CrystalBatch", "WyckoffRepresentation", "WyckoffSite", "collate"]
+
+_LAZY = {
+    "CrystalBatch": "tensors",
+    "collate": "tensors",
+    "WyckoffRepresentation": "wyckoff",
+    "WyckoffSite": "wyckoff",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
