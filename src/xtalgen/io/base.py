@@ -1,0 +1,129 @@
+"""Shared pieces of the file readers and writers: formats, errors, warnings, checks."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xtalgen.crystal import MAX_Z, Crystal
+from xtalgen.errors import XtalgenError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+FORMATS: tuple[str, ...] = ("cif", "poscar", "extxyz", "json")
+"""Supported format names (``fmt`` arguments); aliases: ``vasp`` = poscar, ``xyz`` = extxyz."""
+
+EXTENSIONS = {
+    ".cif": "cif",
+    ".vasp": "poscar",
+    ".poscar": "poscar",
+    ".extxyz": "extxyz",
+    ".xyz": "extxyz",
+    ".json": "json",
+}
+WRITE_SUFFIX = {"cif": ".cif", "poscar": ".vasp", "extxyz": ".extxyz", "json": ".json"}
+FORMAT_NAMES = {"cif": "CIF", "poscar": "POSCAR", "extxyz": "extxyz", "json": "JSON"}
+_ALIASES = {"vasp": "poscar", "contcar": "poscar", "xyz": "extxyz"}
+
+MIN_SITE_DISTANCE = 0.5
+"""Sites closer than this (angstrom, periodic images included) trigger an overlap warning."""
+
+
+class StructureFileError(XtalgenError):
+    """A structure file that cannot be read or written. Message: ``"<path>: <reason>"``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = one_line(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+class StructureFileWarning(UserWarning):
+    """Something suspicious but readable in a structure file; the message names the file."""
+
+
+class OverlappingSitesWarning(StructureFileWarning):
+    """Two sites (or a site and a periodic image) closer than :data:`MIN_SITE_DISTANCE`."""
+
+
+class FormatError(Exception):
+    """Internal: a file's content is wrong; :func:`xtalgen.io.read` adds the path."""
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace and newlines, so that a message fits on one line."""
+    return " ".join(str(text).split()) or "unknown error"
+
+
+def is_poscar_name(path: Path) -> bool:
+    """``POSCAR``, ``CONTCAR`` and names starting with them (``POSCAR_1``, ``CONTCAR.relax``)."""
+    return path.name.upper().startswith(("POSCAR", "CONTCAR"))
+
+
+def detect_format(path: str | Path) -> str:
+    """Format name of ``path`` from its extension (or a ``POSCAR``/``CONTCAR`` file name)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    if is_poscar_name(path):
+        return "poscar"
+    supported = ", ".join([*EXTENSIONS, "POSCAR*", "CONTCAR*"])
+    shown = f"extension {suffix!r}" if suffix else "no extension"
+    raise StructureFileError(path, f"unsupported file type ({shown}); supported: {supported}")
+
+
+def normalise_format(fmt: str) -> str:
+    """Canonical format name of ``fmt`` (case and a leading dot ignored; aliases resolved)."""
+    name = fmt.lower().lstrip(".")
+    name = _ALIASES.get(name, name)
+    if name not in FORMATS:
+        raise XtalgenError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return name
+
+
+def plain(value: Any) -> Any:
+    """Numpy arrays and scalars as plain Python lists and numbers."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def from_structure(structure: Structure) -> Crystal:
+    """Crystal from a parsed pymatgen Structure, refusing dummy (unknown) species."""
+    from pymatgen.core import DummySpecies
+
+    for site in structure:
+        for sp in site.species:
+            if isinstance(sp, DummySpecies) or not 1 <= getattr(sp, "Z", 0) <= MAX_Z:
+                raise FormatError(f"unknown element symbol {sp.symbol!r}")
+    return Crystal.from_pymatgen(structure)
+
+
+def warn_overlaps(crystal: Crystal, where: str, stacklevel: int = 2) -> None:
+    """Warn when two sites (or a site and its own image) are closer than MIN_SITE_DISTANCE."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    cart = np.ascontiguousarray(crystal.cart_coords)
+    lattice = np.ascontiguousarray(crystal.lattice)
+    pbc = np.ones(3, dtype=np.int64)
+    i, j, images, dist = find_points_in_spheres(cart, cart, MIN_SITE_DISTANCE, pbc, lattice)
+    keep = (i < j) | ((i == j) & np.any(images != 0, axis=1))
+    if not np.any(keep):
+        return
+    i, j, dist = i[keep], j[keep], dist[keep]
+    k = int(np.argmin(dist))
+    a, b = int(i[k]), int(j[k])
+    sym = crystal.symbols
+    warnings.warn(
+        f"{where}: {len(dist)} site pair(s) closer than {MIN_SITE_DISTANCE} A (overlapping atoms);"
+        f" closest: site {a} ({sym[a]}) and site {b} ({sym[b]}) at {dist[k]:.3f} A",
+        OverlappingSitesWarning,
+        stacklevel=stacklevel + 1,
+    )
