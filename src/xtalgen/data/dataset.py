@@ -203,16 +203,15 @@ class CrystalDataset(Sequence[Crystal]):
     ) -> CrystalDataset:
         """Pack ``Crystal`` records (e.g. from :func:`xtalgen.io.read_many`) into a dataset.
 
-        The table holds each crystal's properties; a crystal without ``material_id`` gets
-        ``<name>-<index>``.
+        The table holds each crystal's properties; a crystal without ``material_id`` gets its
+        ``source`` property (the file it came from) or else ``<name>-<index>``.
         """
         if not crystals:
             raise XtalgenError(f"no crystals could be read from {name}")
         records = []
         for i, c in enumerate(crystals):
             row = {k: v for k, v in c.properties.items() if k not in ("dataset", "split")}
-            row.setdefault("material_id", f"{name}-{i}")
-            row["material_id"] = str(row["material_id"])
+            row["material_id"] = str(row.get("material_id") or row.get("source") or f"{name}-{i}")
             records.append(row)
         table = pd.DataFrame.from_records(records)
         table = table[["material_id", *[c for c in table.columns if c != "material_id"]]]

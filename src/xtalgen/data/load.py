@@ -126,11 +126,6 @@ def _offline_split(spec: DatasetSpec, split: str, progress: bool) -> CrystalData
 
 
 def _load_user_path(path: Path, progress: bool) -> CrystalDataset:
-    if not path.exists():
-        raise XtalgenError(
-            f"unknown dataset {str(path)!r}: not one of {', '.join(DATASETS)} and no such file "
-            "or folder"
-        )
     if path.is_file() and _is_csv(path):
         dataset = load_csv(path, name=path.name.split(".")[0], split=None, progress=progress)
         if len(dataset) == 0:
@@ -153,7 +148,7 @@ def _load_user_path(path: Path, progress: bool) -> CrystalDataset:
     if not result.crystals:
         detail = f": {errors[0][0]}: {errors[0][2]}" if errors else ""
         raise XtalgenError(f"no structure could be read from {path}{detail}")
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = list(getattr(result, "files", None) or ([path] if path.is_file() else []))
     dataset = CrystalDataset.from_crystals(
         result.crystals,
         name=path.stem if path.is_file() else path.name,
@@ -189,6 +184,11 @@ def load_dataset(
         except XtalgenError:
             is_path = True
     if is_path:
+        if not Path(name_or_path).expanduser().exists():
+            raise XtalgenError(
+                f"unknown dataset {str(name_or_path)!r}: not one of {', '.join(DATASETS)} and no "
+                "such file or folder"
+            )
         if split is not None:
             raise XtalgenError(f"split={split!r} applies to a named benchmark dataset, not a path")
         return _load_user_path(Path(name_or_path).expanduser(), progress)

@@ -72,8 +72,6 @@ class DatasetSpec:
         return STANDARD_SPLITS + tuple(self.offline_splits)
 
 
-_HOLDOUT = "a seeded 3% of"
-
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
@@ -81,8 +79,8 @@ DATASETS: dict[str, DatasetSpec] = {
             name="mp20",
             title="MP-20",
             folder="mp_20",
-            description="45,231 Materials Project structures with at most 20 atoms per cell "
-            "(CDVAE split 60/20/20).",
+            description="45,229 Materials Project structures with at most 20 atoms per cell "
+            "(CDVAE split 60/20/20; the paper quotes 45,231).",
             published_rows={"train": 27136, "val": 9047, "test": 9046},
             bundled={
                 "pilot_train": ("mp_20/pilot/train.csv.gz",),
@@ -92,12 +90,12 @@ DATASETS: dict[str, DatasetSpec] = {
                 "biternary_test": ("mp_20/biternary/test.csv.gz",),
             },
             offline_splits={
-                "offline_train": "pilot/train + pilot/val + biternary/val, deduplicated by "
-                f"material_id, without test material_ids, minus {_HOLDOUT} them",
-                "offline_val": f"{_HOLDOUT} pilot/train + pilot/val + biternary/val (deduplicated)",
-                "offline_test": "pilot/test: the first 1,000 rows of the standard test split",
-                "pilot_test": "the first 1,000 rows of the standard test split",
-                "biternary_test": "every standard test row with 2 or 3 elements (7,118 rows)",
+                "offline_train": "97% (seeded) of pilot/train+val + biternary/val, unique ids, "
+                "no test ids",
+                "offline_val": "the other 3% of that pool",
+                "offline_test": "= pilot_test",
+                "pilot_test": "first 1,000 rows of the standard test split",
+                "biternary_test": "every standard test row with 2-3 elements",
             },
             download_repo="txie-93/cdvae",
             download_commit=CDVAE_COMMIT,
@@ -125,10 +123,9 @@ DATASETS: dict[str, DatasetSpec] = {
             published_rows={"train": 11356, "val": 3787, "test": 3785},
             bundled={"val": ("perov_5/val.csv.gz",), "test": ("perov_5/test.csv.gz",)},
             offline_splits={
-                "offline_train": f"the standard val split minus {_HOLDOUT} it (a third of the "
-                "standard training set size)",
-                "offline_val": f"{_HOLDOUT} the standard val split",
-                "offline_test": "the standard test split",
+                "offline_train": "97% (seeded) of the standard val split (1/3 of train's size)",
+                "offline_val": "the other 3% of the standard val split",
+                "offline_test": "= the standard test split",
             },
             download_repo="txie-93/cdvae",
             download_commit=CDVAE_COMMIT,
@@ -149,10 +146,9 @@ DATASETS: dict[str, DatasetSpec] = {
             published_rows={"train": 6091, "val": 2032, "test": 2030},
             bundled={"val": ("carbon_24/val.csv.gz",), "test": ("carbon_24/test.csv.gz",)},
             offline_splits={
-                "offline_train": f"the standard val split minus {_HOLDOUT} it (a third of the "
-                "standard training set size)",
-                "offline_val": f"{_HOLDOUT} the standard val split",
-                "offline_test": "the standard test split",
+                "offline_train": "97% (seeded) of the standard val split (1/3 of train's size)",
+                "offline_val": "the other 3% of the standard val split",
+                "offline_test": "= the standard test split",
             },
             download_repo="txie-93/cdvae",
             download_commit=CDVAE_COMMIT,
@@ -174,8 +170,8 @@ DATASETS: dict[str, DatasetSpec] = {
             bundled={"val": ("mpts_52/val.csv.gz",)},
             offline_splits={
                 "offline_train": "standard val rows of years 1997-2001 (chronological)",
-                "offline_val": "standard val rows of year 2002",
-                "offline_test": "standard val rows of years 2003-2004",
+                "offline_val": "standard val rows of 2002",
+                "offline_test": "standard val rows of 2003-2004",
             },
             download_repo="jiaor17/DiffCSP",
             download_commit=DIFFCSP_COMMIT,
