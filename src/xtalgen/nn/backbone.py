@@ -84,7 +84,13 @@ class InteractionLayer(nn.Module):
         super().__init__()
         self.n_freqs = n_freqs
         self.norm = nn.LayerNorm(hidden_dim)
-        self.edge_mlp = MLP(2 * hidden_dim + 9 + 6 * n_freqs, hidden_dim)
+        # The first edge layer acts on [h_i, h_j, L L^T, fourier(f_j - f_i)]; it is split into
+        # per-node projections (computed once per atom, then gathered) and a per-edge one,
+        # which is the same linear map at a fraction of the cost on dense in-cell graphs.
+        self.src_proj = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.dst_proj = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.edge_proj = nn.Linear(9 + 6 * n_freqs, hidden_dim)
+        self.edge_out = nn.Sequential(nn.SiLU(), nn.Linear(hidden_dim, hidden_dim), nn.SiLU())
         self.node_mlp = MLP(2 * hidden_dim, hidden_dim)
 
     def forward(
@@ -97,10 +103,9 @@ class InteractionLayer(nn.Module):
         src, dst, graph = edges
         hn = self.norm(h)
         diff = frac_coords[dst] - frac_coords[src]
-        edge_in = torch.cat(
-            [hn[src], hn[dst], lattice_ips[graph], fourier_features(diff, self.n_freqs)], dim=-1
-        )
-        messages = self.edge_mlp(edge_in)
+        edge_in = torch.cat([lattice_ips[graph], fourier_features(diff, self.n_freqs)], dim=-1)
+        pre = self.src_proj(hn)[src] + self.dst_proj(hn)[dst] + self.edge_proj(edge_in)
+        messages = self.edge_out(pre)
         agg = scatter_mean(messages, src, h.shape[0])
         return h + self.node_mlp(torch.cat([hn, agg], dim=-1))
 

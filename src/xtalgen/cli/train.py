@@ -1,0 +1,60 @@
+"""``xtalgen train``: train a diffusion or flow-matching generator on a dataset split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+
+
+def train_command(
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (perov5, mp20, ...) or path.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
+    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP) or flow (FlowMM).")] = "diffusion",
+    task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo).")] = "csp",
+    split: Annotated[str, typer.Option("--split", help="Training split.")] = "offline_train",
+    val_split: Annotated[str, typer.Option("--val-split", help="Validation split ('' for none).")] = "offline_val",
+    max_steps: Annotated[int, typer.Option("--max-steps")] = 100_000,
+    max_time: Annotated[float, typer.Option("--max-time", help="Stop after this many seconds (0: no limit).")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 5e-4,
+    hidden_dim: Annotated[int, typer.Option("--hidden-dim")] = 256,
+    num_layers: Annotated[int, typer.Option("--num-layers")] = 4,
+    val_every: Annotated[int, typer.Option("--val-every")] = 1000,
+    checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", help="Seconds between checkpoints.")] = 300.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads", help="torch CPU threads (0: torch default).")] = 0,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from OUT/last.pt.")] = True,
+) -> None:
+    """Train a generator; interrupt at any time and rerun the same command to resume."""
+    from xtalgen.data import load_dataset
+    from xtalgen.models.checkpoint import git_commit
+    from xtalgen.models.generative import ModelConfig
+    from xtalgen.nn.backbone import BackboneConfig
+    from xtalgen.train import TrainConfig, train
+
+    train_set = load_dataset(dataset, split)
+    val_set = load_dataset(dataset, val_split) if val_split else None
+    model_config = ModelConfig(
+        process=model, task=task,
+        backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers),
+    )
+    config = TrainConfig(
+        max_steps=max_steps, max_time_s=max_time or None, batch_size=batch_size, lr=lr,
+        val_every=val_every, checkpoint_every_s=checkpoint_every, seed=seed, device=device,
+        num_threads=threads or None,
+    )
+    provenance = {
+        "dataset": dataset, "split": split, "val_split": val_split or None,
+        "source_files": {**getattr(train_set, "source_files", {}),
+                         **(getattr(val_set, "source_files", {}) if val_set is not None else {})},
+        "git_commit": git_commit(),
+    }
+    path = train(model_config, train_set, val_set, config, out, provenance=provenance, resume=resume)
+    typer.echo(f"checkpoint: {path}")

@@ -1,0 +1,186 @@
+"""One generative model for crystals: the shared backbone driven by a process.
+
+``CrystalGenerativeModel`` turns a :class:`CrystalBatch` into process space (one-hot types,
+lattice divided by ``lattice_scale``), computes the training loss of its process (diffusion or
+flow matching) and samples new batches. CSP fixes the atom types (the composition); DNG also
+generates them, with the number of atoms drawn from the training distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+from xtalgen.models.diffusion import DiffusionConfig, DiffusionProcess
+from xtalgen.models.flow import FlowConfig, FlowProcess
+from xtalgen.models.process import NetFn, Process, State
+from xtalgen.nn.backbone import Backbone, BackboneConfig, types_to_onehot
+from xtalgen.representations.tensors import CrystalBatch
+
+__all__ = ["PROCESSES", "TASKS", "CrystalGenerativeModel", "ModelConfig"]
+
+PROCESSES = ("diffusion", "flow")
+TASKS = ("csp", "dng")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; saved inside every checkpoint."""
+
+    process: str = "diffusion"
+    """``"diffusion"`` (DiffCSP) or ``"flow"`` (FlowMM)."""
+    task: str = "csp"
+    """``"csp"``: composition given, types fixed; ``"dng"``: types and atom count generated."""
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    lattice_scale: float = 1.0
+    """Angstrom per process unit: mean lattice-vector length of the training set."""
+    num_atoms_counts: dict[int, int] = field(default_factory=dict)
+    """Training distribution of atoms per cell (DNG samples from it)."""
+    elements: list[int] = field(default_factory=list)
+    """Atomic numbers seen in training; DNG decodes types among them only."""
+
+    def __post_init__(self) -> None:
+        if self.process not in PROCESSES:
+            raise XtalgenError(f"unknown process {self.process!r}; choose one of {PROCESSES}")
+        if self.task not in TASKS:
+            raise XtalgenError(f"unknown task {self.task!r}; choose one of {TASKS}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        data = dict(data)
+        return cls(
+            backbone=BackboneConfig(**data.pop("backbone", {})),
+            diffusion=DiffusionConfig(**data.pop("diffusion", {})),
+            flow=FlowConfig(**data.pop("flow", {})),
+            num_atoms_counts={int(k): int(v) for k, v in data.pop("num_atoms_counts", {}).items()},
+            **data,
+        )
+
+    def fit_statistics(self, crystals: Sequence[Crystal]) -> ModelConfig:
+        """Set ``lattice_scale``, ``num_atoms_counts`` and ``elements`` from training crystals."""
+        if not crystals:
+            raise XtalgenError("cannot fit model statistics on an empty training set")
+        lengths = np.concatenate([np.linalg.norm(c.lattice, axis=1) for c in crystals])
+        counts: dict[int, int] = {}
+        for c in crystals:
+            counts[c.num_sites] = counts.get(c.num_sites, 0) + 1
+        self.lattice_scale = float(lengths.mean())
+        self.num_atoms_counts = dict(sorted(counts.items()))
+        self.elements = sorted({int(z) for c in crystals for z in c.species})
+        return self
+
+
+class CrystalGenerativeModel(nn.Module):
+    """Backbone + process; ``loss(batch)`` for training, ``sample(...)`` for generation."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = Backbone(config.backbone)
+        self.process: Process = (
+            DiffusionProcess(config.diffusion)
+            if config.process == "diffusion"
+            else FlowProcess(config.flow)
+        )
+        mask = torch.zeros(config.backbone.n_types, dtype=torch.bool)
+        if config.elements:
+            mask[torch.tensor(config.elements) - 1] = True
+        else:
+            mask[:] = True
+        self.register_buffer("type_mask", mask, persistent=False)
+
+    @property
+    def generates_types(self) -> bool:
+        return self.config.task == "dng"
+
+    def _net(self, num_atoms: torch.Tensor, batch: torch.Tensor) -> NetFn:
+        def net(t, types, frac, lattices):  # the NetFn signature
+            return self.backbone(t, types, frac, lattices, num_atoms, batch)
+
+        return net
+
+    def to_state(self, batch: CrystalBatch) -> State:
+        """A clean batch in process space."""
+        return State(
+            lattices=batch.lattices / self.config.lattice_scale,
+            frac_coords=batch.frac_coords,
+            types=types_to_onehot(batch.atom_types, self.config.backbone.n_types).to(
+                batch.frac_coords.dtype
+            ),
+        )
+
+    def loss(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
+        """Training losses of one batch (``"loss"`` is the total)."""
+        net = self._net(batch.num_atoms, batch.batch)
+        return self.process.loss(net, self.to_state(batch), batch.batch, self.generates_types)
+
+    def forward(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
+        """Same as :meth:`loss` (so that DDP wraps the training step)."""
+        return self.loss(batch)
+
+    def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n,) atom counts drawn from the training distribution."""
+        if not self.config.num_atoms_counts:
+            raise XtalgenError("this model has no atom-count distribution; fit_statistics first")
+        sizes = torch.tensor(list(self.config.num_atoms_counts))
+        probs = torch.tensor(list(self.config.num_atoms_counts.values()), dtype=torch.float)
+        return sizes[torch.multinomial(probs, n, replacement=True, generator=generator)]
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_atoms: torch.Tensor,
+        atom_types: torch.Tensor | None = None,
+        *,
+        n_steps: int | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> CrystalBatch:
+        """Generate one batch.
+
+        Args:
+            num_atoms: (B,) atoms per crystal.
+            atom_types: (N,) atomic numbers (CSP; N = num_atoms.sum()); None for DNG.
+            n_steps: sampler steps (diffusion: strided below ``timesteps``; flow: Euler steps).
+        """
+        device = self.type_mask.device
+        num_atoms = num_atoms.to(device)
+        batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms)
+        if generator is None:
+            generator = torch.Generator(device=device).manual_seed(0)
+        fixed = None
+        if atom_types is not None:
+            fixed = types_to_onehot(atom_types.to(device), self.config.backbone.n_types)
+        elif not self.generates_types:
+            raise XtalgenError("a CSP model needs atom types (a composition) to sample")
+        state = self.process.sample(
+            self._net(num_atoms, batch),
+            batch,
+            fixed,
+            self.config.backbone.n_types,
+            n_steps,
+            generator,
+            progress,
+        )
+        if atom_types is None:
+            logits = state.types.masked_fill(~self.type_mask, float("-inf"))
+            atom_types = logits.argmax(-1) + 1
+        return CrystalBatch(
+            lattices=state.lattices * self.config.lattice_scale,
+            frac_coords=state.frac_coords,
+            atom_types=atom_types.to(device).long(),
+            num_atoms=num_atoms,
+            batch=batch,
+        )

@@ -1,0 +1,208 @@
+"""``LearnedGenerator``: a trained diffusion or flow model behind the Generator interface.
+
+CSP models take a composition (``generate(n, composition="Li2MnO3")``: the cell holds exactly
+the formula as written, so ``"Li4Mn2O6"`` asks for a doubled cell) or a list of target crystals
+(:meth:`LearnedGenerator.sample_csp`, which tags each sample with the target's ``material_id``
+and its ``sample_index`` for the CSP metrics). DNG models draw the number of atoms from the
+training distribution and generate the atom types too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xtalgen.crystal import Crystal, CrystalError
+from xtalgen.errors import XtalgenError
+from xtalgen.models.base import Generator
+from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
+from xtalgen.models.generative import CrystalGenerativeModel, ModelConfig
+from xtalgen.representations.tensors import CrystalBatch
+
+__all__ = ["LearnedGenerator", "composition_species"]
+
+
+def composition_species(composition: str | Mapping[str, float]) -> list[int]:
+    """Atomic numbers of the sites of one cell of ``composition`` (integer amounts only)."""
+    from pymatgen.core import Composition
+
+    try:
+        comp = Composition(composition)
+    except Exception as exc:
+        raise XtalgenError(f"cannot parse composition {composition!r}: {exc}") from None
+    species: list[int] = []
+    for element, amount in comp.items():
+        if amount <= 0 or abs(amount - round(amount)) > 1e-6:
+            raise XtalgenError(
+                f"composition {composition!r} needs whole numbers of atoms per cell, got "
+                f"{amount:g} {element}"
+            )
+        species += [int(element.Z)] * round(amount)
+    if not species:
+        raise XtalgenError(f"composition {composition!r} has no atoms")
+    return species
+
+
+class LearnedGenerator(Generator):
+    """Samples crystals from a :class:`CrystalGenerativeModel` (EMA weights)."""
+
+    def __init__(
+        self,
+        model: CrystalGenerativeModel,
+        *,
+        checkpoint: str | None = None,
+        n_steps: int | None = None,
+        batch_size: int = 256,
+        device: str = "cpu",
+        progress: bool = False,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.checkpoint = checkpoint
+        self.n_steps = n_steps
+        self.batch_size = batch_size
+        self.progress = progress
+        self.provenance = dict(provenance or {})
+        self.name = f"{model.config.process}-{model.config.task}"
+
+    @property
+    def task(self) -> str:
+        return self.model.config.task
+
+    @classmethod
+    def load(cls, path: str | Path, **kwargs: Any) -> LearnedGenerator:
+        payload = read_checkpoint(path)
+        try:
+            model = CrystalGenerativeModel(ModelConfig.from_dict(payload["model_config"]))
+            model.load_state_dict(payload["ema_state_dict"])
+        except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+            raise XtalgenError(f"checkpoint {str(path)!r} does not match this xtalgen version: {exc}") from None
+        return cls(model, checkpoint=str(path), provenance=payload.get("provenance"), **kwargs)
+
+    def save(self, path: str | Path) -> None:
+        write_checkpoint(
+            path,
+            model_config=self.model.config,
+            ema_state_dict=self.model.state_dict(),
+            provenance=self.provenance,
+        )
+
+    # -- sampling ---------------------------------------------------------------------------
+    def generate(
+        self,
+        n: int,
+        *,
+        composition: str | Mapping[str, float] | None = None,
+        spacegroup: int | None = None,
+        condition: Mapping[str, float] | None = None,
+        seed: int | None = None,
+    ) -> list[Crystal]:
+        return self.sample(n, composition=composition, spacegroup=spacegroup,
+                           condition=condition, seed=seed)
+
+    def sample(
+        self,
+        n: int,
+        *,
+        composition: str | Mapping[str, float] | None = None,
+        spacegroup: int | None = None,
+        condition: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        n_steps: int | None = None,
+    ) -> list[Crystal]:
+        """``n`` crystals (CSP: of ``composition``; DNG: unconditional). See :meth:`generate`."""
+        if spacegroup is not None or condition:
+            raise XtalgenError(f"{self.name} does not support space-group or property conditions")
+        if n < 1:
+            raise XtalgenError(f"n must be at least 1, got {n}")
+        seed = 0 if seed is None else int(seed)
+        generator = torch.Generator().manual_seed(seed)
+        extra: dict[str, Any] = {}
+        if self.task == "csp":
+            if composition is None:
+                raise XtalgenError(f"{self.name} is a crystal-structure-prediction model: give a composition")
+            species = composition_species(composition)
+            extra["composition"] = composition if isinstance(composition, str) else dict(composition)
+            counts = torch.full((n,), len(species))
+            types = torch.tensor(species).repeat(n)
+        else:
+            if composition is not None:
+                raise XtalgenError(f"{self.name} generates compositions itself; drop the composition")
+            counts = self.model.sample_num_atoms(n, generator)
+            types = None
+        return self._sample(counts, types, generator, seed, n_steps, [dict(extra) for _ in range(n)])
+
+    def sample_csp(
+        self,
+        targets: Sequence[Crystal],
+        k: int = 1,
+        *,
+        seed: int | None = None,
+        n_steps: int | None = None,
+    ) -> list[Crystal]:
+        """``k`` structures per target composition, each tagged with the target's
+        ``material_id`` and ``sample_index`` (0..k-1); ordered target by target."""
+        if self.task != "csp":
+            raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")
+        seed = 0 if seed is None else int(seed)
+        generator = torch.Generator().manual_seed(seed)
+        counts, types, extras = [], [], []
+        for i, target in enumerate(targets):
+            mid = target.properties.get("material_id", str(i))
+            for j in range(k):
+                counts.append(target.num_sites)
+                types.append(torch.as_tensor(np.asarray(target.species)))
+                extras.append({"material_id": mid, "sample_index": j, "composition": target.formula})
+        return self._sample(torch.tensor(counts), torch.cat(types), generator, seed, n_steps, extras)
+
+    def _sample(
+        self,
+        counts: torch.Tensor,
+        types: torch.Tensor | None,
+        generator: torch.Generator,
+        seed: int,
+        n_steps: int | None,
+        extras: list[dict[str, Any]],
+    ) -> list[Crystal]:
+        n_steps = n_steps or self.n_steps
+        offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+        crystals: list[Crystal] = []
+        failed = 0
+        starts = range(0, len(counts), self.batch_size)
+        for start in tqdm(starts, desc=f"sampling {self.name}", disable=not self.progress):
+            stop = min(start + self.batch_size, len(counts))
+            chunk_types = None if types is None else types[offsets[start] : offsets[stop]]
+            out = self.model.sample(counts[start:stop], chunk_types, n_steps=n_steps,
+                                    generator=generator, progress=self.progress)
+            for i, crystal in enumerate(_to_crystals(out)):
+                if crystal is None:
+                    failed += 1
+                    continue
+                props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
+                         "n_steps": n_steps, "index": start + i, **extras[start + i]}
+                crystals.append(crystal.with_properties(**props))
+        if failed:
+            warnings.warn(f"{failed} of {len(counts)} samples had a degenerate lattice and were dropped",
+                          stacklevel=3)
+        return crystals
+
+
+def _to_crystals(batch: CrystalBatch) -> list[Crystal | None]:
+    """Split a batch into crystals; None where a lattice is degenerate or not finite."""
+    lattices = batch.lattices.double().cpu().numpy()
+    frac = batch.frac_coords.double().cpu().numpy()
+    types = batch.atom_types.cpu().numpy()
+    ptr = batch.ptr.cpu().numpy()
+    out: list[Crystal | None] = []
+    for i in range(batch.num_graphs):
+        try:
+            out.append(Crystal(lattices[i], frac[ptr[i] : ptr[i + 1]], types[ptr[i] : ptr[i + 1]]))
+        except CrystalError:
+            out.append(None)
+    return out

@@ -1,0 +1,67 @@
+"""What a generative process (diffusion, flow matching) exposes to the shared model.
+
+A process corrupts a clean :class:`State` for training and integrates from noise to a
+:class:`State` for sampling. The network is passed in as a function, so one backbone and one
+training loop serve every process. Lattices inside a process are in scaled units
+(angstrom / ``lattice_scale``), so noise of unit scale is comparable to the data.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from xtalgen.nn.backbone import BackboneOutput
+
+__all__ = ["NetFn", "Process", "State"]
+
+NetFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], BackboneOutput]
+"""``net(t, type_features, frac_coords, lattices) -> BackboneOutput``; t: (B,) in [0, 1]."""
+
+
+@dataclass
+class State:
+    """A (possibly noisy) batch in process space."""
+
+    lattices: torch.Tensor
+    """(B, 3, 3) scaled lattice, rows are vectors."""
+    frac_coords: torch.Tensor
+    """(N, 3) fractional coordinates in [0, 1)."""
+    types: torch.Tensor
+    """(N, n_types) one-hot (clean or fixed) or continuous type features (noisy)."""
+
+
+class Process(nn.Module, ABC):
+    """Base class of the corruption/generation processes."""
+
+    @abstractmethod
+    def loss(
+        self, net: NetFn, clean: State, batch: torch.Tensor, generate_types: bool
+    ) -> dict[str, torch.Tensor]:
+        """Training losses for one batch; ``"loss"`` is the total to minimise.
+
+        Args:
+            net: the network; ``batch``: (N,) crystal index per atom.
+            generate_types: DNG (types are corrupted and predicted) versus CSP (types fixed).
+        """
+
+    @abstractmethod
+    def sample(
+        self,
+        net: NetFn,
+        batch: torch.Tensor,
+        fixed_types: torch.Tensor | None,
+        n_types: int,
+        n_steps: int | None,
+        generator: torch.Generator,
+        progress: bool = False,
+    ) -> State:
+        """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None."""
+
+    @staticmethod
+    def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
