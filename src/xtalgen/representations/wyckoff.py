@@ -41,8 +41,11 @@ __all__ = [
     "crystal_system",
     "decode",
     "encode",
+    "num_free_params",
+    "site_orbit",
     "symmetrize_lattice_params",
     "wyckoff_letters",
+    "wyckoff_multiplicity",
 ]
 
 _LABEL = re.compile(r"(\d+)([a-zA-Z])")
@@ -96,6 +99,16 @@ def _wyckoff_position(spacegroup: int, letter: str):  # -> pyxtal Wyckoff_positi
 
 def _num_free(wp) -> int:
     return 3 - len(wp.get_frozen_axis())
+
+
+def wyckoff_multiplicity(spacegroup: int, letter: str) -> int:
+    """Multiplicity of a Wyckoff position in the conventional cell."""
+    return int(_wyckoff_position(spacegroup, letter).multiplicity)
+
+
+def num_free_params(spacegroup: int, letter: str) -> int:
+    """Number of free coordinates (0-3) of a Wyckoff position's representative."""
+    return _num_free(_wyckoff_position(spacegroup, letter))
 
 
 def symmetrize_lattice_params(spacegroup: int, params: Sequence[float]) -> tuple[float, ...]:
