@@ -1,0 +1,154 @@
+"""Structure and composition fingerprints of the coverage metrics (CDVAE, spec B.4).
+
+* Structure: matminer ``CrystalNNFingerprint.from_preset("ops")`` per site, averaged over sites
+  (61 numbers: for CN 1-24 a weight, plus 37 motif order parameters for CN 1-12). A crystal
+  whose fingerprint raises gets ``None`` (a row of NaN in arrays) and is then invalid.
+* Composition: matminer ``ElementProperty.from_preset("magpie")`` (132 numbers), standardised
+  with CDVAE's fixed ``CompScalerMeans`` / ``CompScalerStds`` (bundled
+  ``data/files/reference/cdvae_constants.json``); NaN becomes 0 after scaling.
+
+Structure fingerprints run in parallel processes; a reference set's fingerprints are cached on
+disk under ``$XTALGEN_CACHE`` (default ``~/.cache/xtalgen``) in ``fingerprints/``, keyed by the
+sha256 of the crystals' arrays and the matminer/pymatgen versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from xtalgen.crystal import Crystal
+from xtalgen.metrics.parallel import parallel_map
+
+__all__ = [
+    "COMP_FP_DIM",
+    "STRUCT_FP_DIM",
+    "composition_fingerprints",
+    "crystals_sha256",
+    "scale_composition",
+    "structure_fingerprint",
+    "structure_fingerprints",
+]
+
+STRUCT_FP_DIM = 61
+COMP_FP_DIM = 132
+_FORMAT = 1  # bump when the cached array layout changes
+
+
+@cache
+def _crystal_nn_fp():
+    from matminer.featurizers.site import CrystalNNFingerprint
+
+    return CrystalNNFingerprint.from_preset("ops")
+
+
+@cache
+def _magpie():
+    from matminer.featurizers.composition import ElementProperty
+
+    return ElementProperty.from_preset("magpie")
+
+
+@cache
+def _scaler_constants() -> tuple[np.ndarray, np.ndarray]:
+    path = Path(__file__).resolve().parents[1] / "data" / "files" / "reference" / "cdvae_constants.json"
+    data = json.loads(path.read_text())
+    return np.asarray(data["CompScalerMeans"], float), np.asarray(data["CompScalerStds"], float)
+
+
+def structure_fingerprint(crystal: Crystal) -> np.ndarray | None:
+    """Site-averaged CrystalNN "ops" fingerprint (61,), or None when matminer raises."""
+    featurizer = _crystal_nn_fp()
+    structure = crystal.to_pymatgen()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sites = [featurizer.featurize(structure, i) for i in range(len(structure))]
+    except Exception:  # the reference code counts any failure as "no fingerprint"
+        return None
+    return np.asarray(sites, dtype=float).mean(axis=0)
+
+
+def _fp_or_nan(crystal: Crystal) -> np.ndarray:
+    fp = structure_fingerprint(crystal)
+    return np.full(STRUCT_FP_DIM, np.nan) if fp is None else fp
+
+
+def crystals_sha256(crystals: Sequence[Crystal]) -> str:
+    """sha256 over the lattices, coordinates and species of ``crystals`` (order matters)."""
+    digest = hashlib.sha256()
+    for c in crystals:
+        for array in (c.lattice, c.frac_coords, c.species):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+def _cache_file(crystals: Sequence[Crystal]) -> Path:
+    root = os.environ.get("XTALGEN_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "xtalgen"
+    tag = f"matminer{version('matminer')}-pymatgen{version('pymatgen-core')}-v{_FORMAT}"
+    return base / "fingerprints" / f"crystalnn-{crystals_sha256(crystals)}-{tag}.npy"
+
+
+def structure_fingerprints(
+    crystals: Sequence[Crystal],
+    *,
+    n_jobs: int | None = None,
+    progress: bool = True,
+    cache: bool = False,
+) -> np.ndarray:
+    """(N, 61) site-averaged CrystalNN fingerprints; a row of NaN where matminer failed.
+
+    ``cache=True`` reads / writes the on-disk cache (meant for reference splits).
+    """
+    path = _cache_file(crystals) if cache else None
+    if path is not None and path.exists():
+        return np.load(path)
+    rows = parallel_map(
+        _fp_or_nan, list(crystals), n_jobs=n_jobs, desc="CrystalNN fingerprints",
+        progress=progress, chunksize=4,
+    )
+    fps = np.asarray(rows, dtype=float).reshape(len(crystals), STRUCT_FP_DIM)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+            np.save(tmp, fps)
+        os.replace(tmp.name, path)
+    return fps
+
+
+@cache
+def _magpie_row(formula_key: tuple[tuple[str, float], ...]) -> tuple[float, ...]:
+    from pymatgen.core import Composition
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tuple(float(v) for v in _magpie().featurize(Composition(dict(formula_key))))
+
+
+def composition_fingerprints(crystals: Sequence[Crystal]) -> np.ndarray:
+    """(N, 132) raw Magpie features of each crystal's composition (may contain NaN)."""
+    rows = []
+    for c in crystals:
+        comp = c.composition.reduced_composition
+        key = tuple(sorted((el.symbol, float(amt)) for el, amt in comp.items()))
+        rows.append(_magpie_row(key))
+    return np.asarray(rows, dtype=float).reshape(len(crystals), COMP_FP_DIM)
+
+
+def scale_composition(comp_fps: np.ndarray) -> np.ndarray:
+    """CDVAE's ``StandardScaler(CompScalerMeans, CompScalerStds, replace_nan_token=0.)``."""
+    means, stds = _scaler_constants()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = (np.asarray(comp_fps, dtype=float) - means) / stds
+    return np.where(np.isnan(scaled), 0.0, scaled)
