@@ -125,6 +125,9 @@ class Crystal:
             )
             if len(occupancies) != len(species):
                 raise CrystalError("site_occupancies must have one entry per site")
+            for i, occ in enumerate(occupancies):
+                if occ is not None:
+                    _check_site_occupancy(i, occ)
             if all(occ is None for occ in occupancies):
                 occupancies = None
 
@@ -328,6 +331,20 @@ class Crystal:
             properties=info,
             site_occupancies=occupancies,
         )
+
+
+def _check_site_occupancy(index: int, occupancy: SiteOccupancy) -> None:
+    """Atomic numbers in 1-118, occupancies in (0, 1] summing to at most 1 (pymatgen's limit)."""
+    if not occupancy:
+        raise CrystalError(f"site {index} has an empty occupancy (use None for an ordered site)")
+    for z, o in occupancy:
+        if not 1 <= z <= MAX_Z:
+            raise CrystalError(f"site {index}: atomic number {z} is outside 1-{MAX_Z}")
+        if not 0.0 < o <= 1.0:
+            raise CrystalError(f"site {index}: occupancy {o} of Z={z} is not in (0, 1]")
+    total = sum(o for _, o in occupancy)
+    if total > 1.0 + 1e-8:
+        raise CrystalError(f"site {index}: occupancies sum to {total:.6g} > 1")
 
 
 def _occupancies_close(

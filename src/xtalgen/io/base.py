@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,8 +61,8 @@ def one_line(text: object) -> str:
 
 
 def is_poscar_name(path: Path) -> bool:
-    """``POSCAR``, ``CONTCAR`` and names starting with them (``POSCAR_1``, ``CONTCAR.relax``)."""
-    return path.name.upper().startswith(("POSCAR", "CONTCAR"))
+    """``POSCAR``, ``CONTCAR`` and names such as ``POSCAR_1``, ``CONTCAR.relax`` (not ``poscars``)."""
+    return re.match(r"(POSCAR|CONTCAR)(?![A-Za-z])", path.name, flags=re.IGNORECASE) is not None
 
 
 def detect_format(path: str | Path) -> str:
