@@ -74,7 +74,8 @@ def test_convert_good_file_to_folder(fixtures_dir: Path, tmp_path: Path) -> None
 def test_convert_missing_input(tmp_path: Path) -> None:
     result = run_cli("convert", tmp_path / "absent.cif", tmp_path / "out.json")
     assert result.returncode == 1
-    assert error_lines(result.stderr) == [f"error: {tmp_path / 'absent.cif'}: no such file or folder"]
+    expected = f"error: {tmp_path / 'absent.cif'}: no such file or folder"
+    assert error_lines(result.stderr) == [expected]
     assert "Traceback" not in result.stderr
 
 

@@ -40,7 +40,8 @@ def crystal(request: pytest.FixtureRequest) -> Crystal:
     ],
 )
 def test_invalid_crystals_raise_one_clear_error(kwargs: dict, message: str) -> None:
-    fields = {"lattice": np.eye(3) * 4.0, "frac_coords": [[0, 0, 0], [0.5] * 3], "species": [11, 17]}
+    fields = {"lattice": np.eye(3) * 4.0, "frac_coords": [[0, 0, 0], [0.5] * 3],
+              "species": [11, 17]}
     fields.update(kwargs)
     with pytest.raises(CrystalError, match=message) as info:
         Crystal(**fields)

@@ -57,7 +57,9 @@ def same_up_to_rotation(a: Crystal, b: Crystal, atol: float = 1e-6) -> bool:
 # -- every format written and read back --------------------------------------------------------
 @pytest.mark.parametrize("name", ["x.cif", "POSCAR", "x.vasp", "CONTCAR_relaxed", "x.poscar",
                                   "x.extxyz", "x.xyz", "x.json"])
-def test_each_format_round_trips(name: str, ordered_crystals: list[Crystal], tmp_path: Path) -> None:
+def test_each_format_round_trips(
+    name: str, ordered_crystals: list[Crystal], tmp_path: Path
+) -> None:
     for crystal in ordered_crystals:
         path = tmp_path / name
         assert io.write(crystal, path) == [path]
@@ -70,7 +72,9 @@ def test_each_format_round_trips(name: str, ordered_crystals: list[Crystal], tmp
 
 
 @pytest.mark.parametrize("suffix", [".cif", ".extxyz", ".json"])
-def test_multi_structure_files(suffix: str, ordered_crystals: list[Crystal], tmp_path: Path) -> None:
+def test_multi_structure_files(
+    suffix: str, ordered_crystals: list[Crystal], tmp_path: Path
+) -> None:
     path = tmp_path / f"many{suffix}"
     io.write(ordered_crystals, path)
     back = io.read(path)
@@ -112,6 +116,8 @@ def test_poscar_refuses_what_it_cannot_hold(
         io.write(ordered_crystals, tmp_path / "x.vasp")
     with pytest.raises(io.StructureFileError, match="no crystals to write"):
         io.write([], tmp_path / "x.cif")
+    with pytest.raises(io.StructureFileError, match=r"cannot write JSON .*not JSON serializable"):
+        io.write(ordered_crystals[0].with_properties(when=object()), tmp_path / "x.json")
     with pytest.raises(XtalgenError, match="unknown format 'pdb'"):
         io.write(ordered_crystals, tmp_path / "out", fmt="pdb")
     assert not any(tmp_path.iterdir())
@@ -157,7 +163,9 @@ def test_good_fixture_files(name: str, formulas: list[str], fixtures_dir: Path) 
 
 
 @pytest.mark.parametrize(("name", "reason"), BAD_FILES.items())
-def test_bad_files_raise_one_line_naming_the_file(name: str, reason: str, fixtures_dir: Path) -> None:
+def test_bad_files_raise_one_line_naming_the_file(
+    name: str, reason: str, fixtures_dir: Path
+) -> None:
     path = fixtures_dir / "bad" / name
     with pytest.raises(io.StructureFileError) as info:
         io.read(path)

@@ -19,11 +19,11 @@ def convert(
     ],
     target: Annotated[
         Path,
-        typer.Argument(help="Output file (format by extension), or folder (one file per structure)."),
+        typer.Argument(help="Output file (format by extension) or folder (a file per structure)."),
     ],
     to: Annotated[
         str | None,
-        typer.Option("--to", "-t", help="Output format: cif, poscar, extxyz or json (folder: cif)."),
+        typer.Option("--to", "-t", help="Output format: cif, poscar, extxyz, json (folder: cif)."),
     ] = None,
 ) -> None:
     """Convert CIF, POSCAR, extxyz and pymatgen JSON files into one another.

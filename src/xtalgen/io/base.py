@@ -61,7 +61,7 @@ def one_line(text: object) -> str:
 
 
 def is_poscar_name(path: Path) -> bool:
-    """``POSCAR``, ``CONTCAR`` and names such as ``POSCAR_1``, ``CONTCAR.relax`` (not ``poscars``)."""
+    """``POSCAR``, ``CONTCAR``, and names like ``POSCAR_1``, ``CONTCAR.relax`` (not ``poscars``)."""
     return re.match(r"(POSCAR|CONTCAR)(?![A-Za-z])", path.name, flags=re.IGNORECASE) is not None
 
 

@@ -107,7 +107,8 @@ def _check_numbers(block: Any, where: str) -> None:
             except ValueError:
                 ok = False
             if not ok:
-                raise FormatError(f"{where}: bad fractional coordinate {raw!r} (NaN or not a number)")
+                reason = f"bad fractional coordinate {raw!r} (NaN or not a number)"
+                raise FormatError(f"{where}: {reason}")
 
 
 def _check_symbols(block: Any, where: str) -> None:

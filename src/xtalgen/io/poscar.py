@@ -30,7 +30,8 @@ def write_poscar(crystals: Sequence[Crystal]) -> str:
 
     if len(crystals) != 1:
         raise FormatError(
-            f"a POSCAR holds one structure, got {len(crystals)}: write to a folder or another format"
+            f"a POSCAR holds one structure, got {len(crystals)}: "
+            "write to a folder or another format"
         )
     if not crystals[0].is_ordered:
         raise FormatError("POSCAR cannot hold partial occupancies; use CIF, JSON or extxyz")

@@ -1,4 +1,4 @@
-"""``read``, ``read_many`` and ``write``: files and folders of structures, one error per bad file."""
+"""``read``, ``read_many`` and ``write``: structure files and folders, one error per bad file."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def read_many(path: str | Path, *, progress: bool = False) -> ReadResult:
     with ``.``) are ignored. ``source`` is the path relative to the folder. A missing ``path``
     raises :class:`StructureFileError`.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     root = Path(path)
     if root.is_dir():
@@ -170,7 +170,7 @@ def write(
     CIF keeps occupancies but not ``properties``. Nothing is written when a crystal cannot be.
     Returns the paths written.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     path = Path(path)
     items = [crystals] if isinstance(crystals, Crystal) else list(crystals)
@@ -197,6 +197,9 @@ def _render(crystals: Sequence[Crystal], path: Path, fmt: str) -> str:
         return WRITERS[fmt](crystals)
     except FormatError as exc:
         raise StructureFileError(path, str(exc)) from None
+    except (TypeError, ValueError) as exc:  # e.g. a property JSON cannot encode
+        reason = f"cannot write {FORMAT_NAMES[fmt]} ({type(exc).__name__}: {exc})"
+        raise StructureFileError(path, reason) from None
 
 
 def _write_text(text: str, path: Path) -> None:
