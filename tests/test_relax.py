@@ -25,11 +25,15 @@ from xtalgen.relax import (
 
 
 def rocksalt_nacl(a: float = 5.64) -> Structure:
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]).get_primitive_structure()
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
 
 
 def diamond_si(a: float = 5.43) -> Structure:
-    return Structure.from_spacegroup("Fd-3m", Lattice.cubic(a), ["Si"], [[0, 0, 0]]).get_primitive_structure()
+    return Structure.from_spacegroup(
+        "Fd-3m", Lattice.cubic(a), ["Si"], [[0, 0, 0]]
+    ).get_primitive_structure()
 
 
 def rattled(structure: Structure, seed: int) -> Crystal:
@@ -67,7 +71,10 @@ def test_known_energy_ordering_rocksalt_below_cesium_chloride(chgnet: Potential)
     cscl = Structure(Lattice.cubic(3.4), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     rs, cs = relax(
         [Crystal.from_pymatgen(rocksalt_nacl(5.5)), Crystal.from_pymatgen(cscl)],
-        potential=chgnet, fmax=0.05, max_steps=100, progress=False,
+        potential=chgnet,
+        fmax=0.05,
+        max_steps=100,
+        progress=False,
     )
     assert rs.ok and cs.ok
     assert rs.energy_per_atom < cs.energy_per_atom
@@ -88,11 +95,19 @@ class NaNCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         n = len(self.atoms)
-        self.results = {"energy": math.nan, "forces": np.full((n, 3), math.nan), "stress": np.zeros(6)}
+        self.results = {
+            "energy": math.nan,
+            "forces": np.full((n, 3), math.nan),
+            "stress": np.zeros(6),
+        }
 
 
 def test_failures_are_recorded_and_the_run_goes_on() -> None:
-    cu = Crystal.from_pymatgen(Structure(Lattice.cubic(3.7), ["Cu"] * 4, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]]))
+    cu = Crystal.from_pymatgen(
+        Structure(
+            Lattice.cubic(3.7), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+        )
+    )
     emt = Potential("emt", EMT())
     bad = Potential("nan", NaNCalculator())
     assert relax_one(cu, bad).error == "initial energy or forces are NaN"

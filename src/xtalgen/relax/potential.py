@@ -52,15 +52,16 @@ EV_PER_A3_TO_GPA = 160.21766208
 class Potential:
     """An ASE calculator with a name, evaluated one crystal at a time.
 
-    ``energy_reference`` names the DFT energy convention the potential reproduces; ``"mp_gga"``
-    (raw Materials Project GGA/GGA+U energies, to which the MP2020 corrections apply) is what
-    CHGNet, MACE-MP, SevenNet and MatterSim are trained on. ``batch`` optionally evaluates many
-    crystals in one call (a list of (energy_per_atom, forces, stress) as in ``single_point``).
+    ``correction`` is the scheme that brings the potential's energies to the convention of the
+    bundled hull (MP2020-corrected MP GGA/GGA+U): ``"MP2020"`` for potentials trained on raw
+    MPtrj energies (MACE-MP, SevenNet, MatterSim), ``"none"`` for CHGNet, whose training energies
+    already carry the MP2020 corrections (measured: benchmarks/results/stability.md). ``batch``
+    optionally evaluates many crystals in one call (a list as ``single_point`` returns).
     """
 
     name: str
     calculator: Calculator
-    energy_reference: str = "mp_gga"
+    correction: str = "MP2020"
     batch: Callable[[Sequence[Crystal]], list[tuple[float, np.ndarray, np.ndarray]]] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -130,18 +131,36 @@ def get_potential(name: str = "chgnet", **kw: Any) -> Potential:
     """The potential ``name`` built with settings ``kw``; loaded once per process and cached.
 
     Built in: ``"chgnet"`` (CHGNet 0.3.0 from the chgnet wheel; ``version="0.2.0"`` or
-    ``model_path=...`` for others, ``device="cpu"``). Others: :func:`register_potential`.
+    ``model_path=...`` for others, ``device="cpu"``) and ``"emt"`` (ASE's toy EMT). Others:
+    :func:`register_potential`, or ``"package.module:factory"`` (imported in every worker
+    process, so it also works on a Dask cluster and from the command line).
     """
     key = (name.lower(), tuple(sorted((k, repr(v)) for k, v in kw.items())))
     if key in _CACHE:
         return _CACHE[key]
     factory = POTENTIALS.get(name.lower())
+    if factory is None and ":" in name:
+        factory = _import_factory(name)
     if factory is None:
         known = ", ".join(sorted(POTENTIALS))
         raise XtalgenError(f"unknown potential {name!r}; known: {known} (see register_potential)")
     potential = factory(**kw)
     _CACHE[key] = potential
     return potential
+
+
+def _import_factory(path: str) -> PotentialFactory:
+    """``"package.module:function"`` -> the function (a Potential factory)."""
+    import importlib
+
+    module_name, _, attr = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise XtalgenError(f"cannot import potential factory {path!r}: {exc}") from None
+    if not callable(factory):
+        raise XtalgenError(f"potential factory {path!r} is not callable")
+    return factory
 
 
 def _load_chgnet(
@@ -168,7 +187,18 @@ def _load_chgnet(
             model = CHGNet.load(model_name=version or "0.3.0", verbose=False, use_device=device)
         calculator = CHGNetCalculator(model=model, use_device=device, on_isolated_atoms="ignore")
     settings = {"version": model.version or version, "model_path": model_path, "device": device}
-    return Potential("chgnet", calculator, settings=settings)
+    return Potential("chgnet", calculator, correction="none", settings=settings)
+
+
+def _load_emt() -> Potential:
+    """ASE's EMT (Al, Cu, Ag, Au, Ni, Pd, Pt; H, C, N, O roughly): instant, for tests and demos.
+
+    Its energies are not on the Materials Project scale: never place them on the MP hull.
+    """
+    from ase.calculators.emt import EMT
+
+    return Potential("emt", EMT(), correction="none", settings={"toy": True})
 
 
 register_potential("chgnet", _load_chgnet)
+register_potential("emt", _load_emt)

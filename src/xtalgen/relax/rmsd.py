@@ -38,8 +38,13 @@ def _rmsd_matcher() -> StructureMatcher:
             from pymatgen.analysis.structure_matcher import StructureMatcher
 
             _MATCHER = StructureMatcher(
-                ltol=0.5, stol=MAX_RMSD, angle_tol=10, primitive_cell=True, scale=False,
-                attempt_supercell=True, allow_subset=False,
+                ltol=0.5,
+                stol=MAX_RMSD,
+                angle_tol=10,
+                primitive_cell=True,
+                scale=False,
+                attempt_supercell=True,
+                allow_subset=False,
             )
     return _MATCHER
 

@@ -1,0 +1,105 @@
+"""Energy above hull: bundled MP-20 reference, corrections, user references, missing elements."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from pymatgen.core import Composition, Lattice, Structure
+from pymatgen.entries.computed_entries import ComputedEntry
+
+from xtalgen.crystal import Crystal
+from xtalgen.relax import get_potential, relax
+from xtalgen.relax.correction import corrected_energy
+from xtalgen.relax.hull import ConvexHull, e_above_hull
+from xtalgen.relax.reference import HullReference, load_reference
+
+
+@pytest.fixture(scope="module")
+def hull() -> ConvexHull:
+    return ConvexHull()
+
+
+def test_bundled_reference_is_complete_enough() -> None:
+    ref = load_reference()
+    assert len(ref) > 30_000
+    assert len(ref.elemental_energy_per_atom) == 89
+    assert ref.elemental_energy_per_atom["O"] == pytest.approx(-4.95, abs=0.05)  # MP2020 O2
+    assert "NaCl" in ref.formulas
+
+
+def test_hull_phases_sit_on_the_hull_and_offsets_are_exact(hull: ConvexHull) -> None:
+    ref = hull.reference
+    i = ref.formulas.index("NaCl")
+    comp = Composition("NaCl")
+    e_form = min(e for f, e in zip(ref.formulas, ref.formation_energy_per_atom) if f == "NaCl")
+    on = hull.e_above_hull_of_formation(comp, e_form)
+    assert on.error is None and on.e_above_hull == pytest.approx(0.0, abs=1e-6)
+    above = hull.e_above_hull_of_formation(comp, e_form + 0.05)
+    below = hull.e_above_hull_of_formation(comp, e_form - 0.05)
+    assert above.e_above_hull == pytest.approx(0.05, abs=1e-6)
+    stable_id = ref.ids[i] if ref.formation_energy_per_atom[i] == e_form else None
+    assert len(above.decomposition) == 1 and next(iter(above.decomposition)).startswith("mp-")
+    assert stable_id is None or above.decomposition == {stable_id: 1.0}
+    assert below.e_above_hull == pytest.approx(-0.05, abs=1e-6)  # negative distances allowed
+    # a ternary is placed on the hull of Na-Cl-O with all its subsystems
+    ternary = hull.e_above_hull_of_formation(Composition("NaClO3"), 0.0)
+    assert ternary.e_above_hull > 0.5
+
+
+def test_element_outside_the_reference_gives_a_clear_result(hull: ConvexHull) -> None:
+    crystal = Crystal(
+        lattice=[[4, 0, 0], [0, 4, 0], [0, 0, 4]],
+        frac_coords=[[0, 0, 0], [0.5, 0.5, 0.5]],
+        species=[87, 17],
+    )  # FrCl
+    result = hull.evaluate(crystal, -3.0)
+    assert result.error == "no reference for element Fr" and math.isnan(result.e_above_hull)
+    assert e_above_hull([crystal], [math.nan], hull=hull)[0].error
+
+
+def test_mp2020_correction_of_an_iron_oxide() -> None:
+    feo = Crystal.from_pymatgen(
+        Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(4.3), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        )
+    )
+    raw = -7.0 * feo.num_sites
+    corrected = corrected_energy(feo, raw, "MP2020")
+    # 4 O at -0.687 (oxide) and 4 Fe at -2.256 eV (GGA+U mixing), MP2020 values
+    assert (corrected - raw) / 4 == pytest.approx(-0.687 - 2.256, abs=0.01)
+    assert corrected_energy(feo, raw, "none") == raw
+
+
+def test_user_reference_from_entries(tmp_path) -> None:
+    entries = [
+        ComputedEntry("Cu", -1.0, entry_id="cu"),
+        ComputedEntry("Au", -2.0, entry_id="au"),
+        ComputedEntry("CuAu", -4.0, entry_id="cuau"),
+        ComputedEntry("Cu2Au", -5.0, entry_id="cu2au"),
+    ]
+    ref = HullReference.from_entries(entries, name="toy", correction="none")
+    assert ref.elemental_energy_per_atom == {"Cu": -1.0, "Au": -2.0}
+    saved = load_reference(ref.save(tmp_path / "ref"))
+    toy = ConvexHull(saved)
+    cuau = Crystal(
+        lattice=[[3, 0, 0], [0, 3, 0], [0, 0, 3]],
+        frac_coords=[[0, 0, 0], [0.5, 0.5, 0.5]],
+        species=[29, 79],
+    )
+    # AB: E_form = -4/2 - (-1.5) = -0.5 eV/atom; hull at x=1/2 spans Cu, Cu2Au (-1/3), CuAu
+    result = toy.evaluate(cuau, -1.9, correction="none")
+    assert result.formation_energy_per_atom == pytest.approx(-0.4)
+    assert result.e_above_hull == pytest.approx(0.1, abs=1e-9)
+
+
+def test_chgnet_relaxed_nacl_is_near_the_hull(hull: ConvexHull) -> None:
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.6), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
+    potential = get_potential("chgnet", threads=1)
+    (res,) = relax([Crystal.from_pymatgen(nacl)], potential=potential, progress=False)
+    h = hull.evaluate(res.crystal, res.energy_per_atom, correction=potential.correction)
+    assert h.error is None
+    assert abs(h.e_above_hull) < 0.1  # MP: NaCl is on the hull
+    assert h.formation_energy_per_atom == pytest.approx(-2.1, abs=0.15)  # MP: -2.10 eV/atom
