@@ -9,6 +9,7 @@ lattice from its parameters (that is a choice of a representation, see
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import warnings
 from collections.abc import Sequence
@@ -126,7 +127,9 @@ def parse_cifs(
     bar = tqdm(total=len(cifs), desc=desc, unit="cif", disable=not progress, leave=False)
     parts: list[ParsedCifs] = []
     with bar:
-        if n_workers <= 1 or len(cifs) < SERIAL_BELOW:
+        # daemonic processes (a multiprocessing or Dask worker) may not start a pool of their own
+        serial = n_workers <= 1 or len(cifs) < SERIAL_BELOW or mp.current_process().daemon
+        if serial:
             for start, chunk in chunks:
                 parts.append(_parse_chunk(start, chunk))
                 bar.update(len(chunk))
