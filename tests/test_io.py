@@ -71,6 +71,18 @@ def test_each_format_round_trips(
             assert back.allclose(crystal, atol=1e-7), f"{name}: {crystal.formula}"
 
 
+@pytest.mark.parametrize("name", ["x.cif.gz", "CONTCAR.bz2", "x.extxyz.xz", "x.json.gz"])
+def test_compressed_files(name: str, srtio3: Crystal, tmp_path: Path) -> None:
+    path = tmp_path / name
+    io.write(srtio3, path)
+    assert path.read_bytes()[:2] in (b"\x1f\x8b", b"BZ", b"\xfd7")  # gzip, bz2, xz magic
+    (back,) = io.read(path)
+    assert same_up_to_rotation(back, srtio3) and back.properties["source"] == name
+    path.write_bytes(b"not compressed at all")
+    with pytest.raises(io.StructureFileError, match="cannot decompress"):
+        io.read(path)
+
+
 @pytest.mark.parametrize("suffix", [".cif", ".extxyz", ".json"])
 def test_multi_structure_files(
     suffix: str, ordered_crystals: list[Crystal], tmp_path: Path
@@ -145,8 +157,11 @@ def test_detect_format() -> None:
     with pytest.raises(io.StructureFileError, match="unsupported"):
         io.detect_format("POSCARS")
     assert io.detect_format("x.xyz") == "extxyz"
+    assert io.detect_format("x.cif.gz") == "cif" and io.detect_format("POSCAR.xz") == "poscar"
     with pytest.raises(io.StructureFileError, match="no extension"):
         io.detect_format("README")
+    with pytest.raises(io.StructureFileError, match=r"extension '\.txt'"):
+        io.detect_format("notes.txt.gz")
 
 
 # -- reading the fixture files -----------------------------------------------------------------

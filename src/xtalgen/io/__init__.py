@@ -8,6 +8,8 @@ The format is chosen by file name:
 * ``*.extxyz``, ``*.xyz``: extended XYZ (ASE), one structure per frame; needs ``Lattice=``.
 * ``*.json``: a pymatgen ``Structure.as_dict()`` or a list of them.
 
+Any of these may be compressed (``.gz``, ``.bz2``, ``.xz``: ``x.cif.gz``, ``CONTCAR.bz2``).
+
 Every crystal read from a file records ``properties["source"]``: the file name (the path
 relative to the folder for :func:`read_many`), plus ``#<index>`` (0-based) when the file holds
 several structures. Properties survive the extxyz and JSON round trips; partial occupancies

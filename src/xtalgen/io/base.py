@@ -65,17 +65,32 @@ def is_poscar_name(path: Path) -> bool:
     return re.match(r"(POSCAR|CONTCAR)(?![A-Za-z])", path.name, flags=re.IGNORECASE) is not None
 
 
-def detect_format(path: str | Path) -> str:
-    """Format name of ``path`` from its extension (or a ``POSCAR``/``CONTCAR`` file name)."""
-    path = Path(path)
+COMPRESSIONS = (".gz", ".bz2", ".xz")
+"""Compressed files (``x.cif.gz``, ``CONTCAR.bz2``) are read and written transparently."""
+
+
+def compression(path: Path) -> str | None:
+    """``".gz"``, ``".bz2"``, ``".xz"`` for a compressed file name, else None."""
     suffix = path.suffix.lower()
+    return suffix if suffix in COMPRESSIONS else None
+
+
+def detect_format(path: str | Path) -> str:
+    """Format name of ``path`` from its extension (or a ``POSCAR``/``CONTCAR`` file name).
+
+    A compression suffix is looked through: ``x.cif.gz`` is CIF.
+    """
+    path = Path(path)
+    inner = path.with_suffix("") if compression(path) else path
+    suffix = inner.suffix.lower()
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
-    if is_poscar_name(path):
+    if is_poscar_name(inner):
         return "poscar"
     supported = ", ".join([*EXTENSIONS, "POSCAR*", "CONTCAR*"])
     shown = f"extension {suffix!r}" if suffix else "no extension"
-    raise StructureFileError(path, f"unsupported file type ({shown}); supported: {supported}")
+    reason = f"unsupported file type ({shown}); supported: {supported} (optionally .gz/.bz2/.xz)"
+    raise StructureFileError(path, reason)
 
 
 def normalise_format(fmt: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +17,7 @@ from xtalgen.io.base import (
     FormatError,
     StructureFileError,
     StructureFileWarning,
+    compression,
     detect_format,
     is_poscar_name,
     normalise_format,
@@ -37,6 +41,8 @@ WRITERS: dict[str, Callable[[Sequence[Crystal]], str]] = {
     "extxyz": write_extxyz,
     "json": write_json,
 }
+
+_CODECS = {".gz": gzip, ".bz2": bz2, ".xz": lzma}
 
 _IGNORED_WARNINGS = (
     "Issues encountered while parsing CIF",  # a summary repeating the warnings before it
@@ -110,9 +116,15 @@ def _read_file(path: Path, source: str) -> list[Crystal]:
         raise StructureFileError(path, "is a folder, not a file (use read_many for folders)")
     fmt = detect_format(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError as exc:
         raise StructureFileError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if compression(path):
+        try:
+            data = _CODECS[compression(path)].decompress(data)
+        except Exception as exc:  # gzip: OSError/EOFError, lzma: LZMAError, bz2: OSError
+            raise StructureFileError(path, f"cannot decompress ({exc})") from None
+    text = data.decode("utf-8", errors="replace")
     if not text.strip():
         raise StructureFileError(path, "file is empty")
 
@@ -203,8 +215,13 @@ def _render(crystals: Sequence[Crystal], path: Path, fmt: str) -> str:
 
 
 def _write_text(text: str, path: Path) -> None:
+    data = text.encode("utf-8")
+    if compression(path) == ".gz":
+        data = gzip.compress(data, mtime=0)  # reproducible bytes
+    elif compression(path):
+        data = _CODECS[compression(path)].compress(data)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
     except OSError as exc:
         raise StructureFileError(path, f"cannot write file ({exc.strerror or exc})") from None
