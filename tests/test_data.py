@@ -400,3 +400,56 @@ def test_cli_list_and_missing_split(cache_root: Path) -> None:
         missing.stderr.startswith("error: the MPTS-52 test split")
         and "Traceback" not in missing.stderr
     )
+
+
+# -- end to end on small stand-in files --------------------------------------------------------
+def test_offline_splits_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_root: Path
+) -> None:
+    """offline_* of a val-based dataset, on 120 val rows and a test file that shares 2 ids."""
+    import dataclasses
+
+    from xtalgen.data import registry
+
+    val = read_table(BUNDLED_DIR / "carbon_24/val.csv.gz").head(120)
+    test = pd.concat(
+        [read_table(BUNDLED_DIR / "carbon_24/test.csv.gz").head(10), val.iloc[[5, 50]]]
+    )
+    val.to_csv(tmp_path / "val.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    small = dataclasses.replace(
+        DATASETS["carbon24"],
+        bundled={"val": (str(tmp_path / "val.csv"),), "test": (str(tmp_path / "test.csv"),)},
+    )
+    monkeypatch.setitem(registry.DATASETS, "carbon24", small)
+    train = load_dataset("carbon24", "offline_train", progress=False)
+    held = load_dataset("carbon24", "offline_val", progress=False)
+    final = load_dataset("carbon24", "offline_test", progress=False)
+    assert len(final) == 12 and len(train) + len(held) == 118 and len(held) == 4
+    assert not set(train.material_ids) & set(final.material_ids)
+    assert not set(train.material_ids) & set(held.material_ids)
+    assert train[0].properties["split"] == "offline_train"
+    assert train[0].properties["energy_per_atom"] == pytest.approx(
+        val.set_index("material_id").loc[train.material_ids[0], "energy_per_atom"]
+    )
+    assert load_dataset("carbon24", "val", progress=False).material_ids == list(val.material_id)
+
+
+def test_disordered_sites_survive_the_cache(tmp_path: Path, cache_root: Path) -> None:
+    from pymatgen.core import Lattice, Structure
+
+    disordered = Structure(
+        Lattice.cubic(3.6), [{"Fe": 0.5, "Co": 0.5}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    ordered = Structure(Lattice.cubic(4.2), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame(
+        {"material_id": ["dis", "ord"], "cif": [disordered.to(fmt="cif"), ordered.to(fmt="cif")]}
+    ).to_csv(path, index=False)
+    for _ in range(2):  # parse, then from the cache
+        dataset = load_dataset(path, progress=False)
+        assert dataset[1].site_occupancies is None
+        assert dataset[0].site_occupancies is not None
+        occ = dict(next(o for o in dataset[0].site_occupancies if o is not None))
+        assert occ == {26: 0.5, 27: 0.5}
+        assert dataset[0].composition.reduced_formula == disordered.composition.reduced_formula
