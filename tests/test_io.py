@@ -228,6 +228,20 @@ def test_more_bad_content(name: str, text: str, reason: str, tmp_path: Path) -> 
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
+def test_one_bad_block_or_frame_fails_the_file(fixtures_dir: Path, tmp_path: Path) -> None:
+    text = (fixtures_dir / "good" / "multi_block.cif").read_text()
+    path = tmp_path / "multi.cif"
+    path.write_text(text.replace("  Sr  Sr0", "  Qq  Qq0"))
+    with pytest.raises(io.StructureFileError, match=r"CIF block 2 \(data_1_SrTiO3\): unknown"):
+        io.read(path)
+    frames = (fixtures_dir / "good" / "frames.extxyz").read_text().splitlines()
+    frames[5] = frames[5].replace("Lattice=", "NoLattice=")  # comment line of the second frame
+    path = tmp_path / "frames.extxyz"
+    path.write_text("\n".join(frames) + "\n")
+    with pytest.raises(io.StructureFileError, match="frame 1: no 3D periodic cell"):
+        io.read(path)
+
+
 def test_overlapping_sites_warn_but_read(fixtures_dir: Path, nacl: Crystal, tmp_path: Path) -> None:
     path = fixtures_dir / "overlapping.cif"
     with pytest.warns(io.OverlappingSitesWarning, match=r"overlapping.cif: .*0\.188 A"):

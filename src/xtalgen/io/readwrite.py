@@ -65,7 +65,9 @@ def read(path: str | Path) -> list[Crystal]:
     """All crystals in one structure file (several for multi-block CIF, extxyz, JSON lists).
 
     Raises :class:`StructureFileError` (``"<path>: <reason>"``) for a missing, empty,
-    unsupported or malformed file, and for unknown elements, zero-volume or NaN cells.
+    unsupported or malformed file, and for unknown elements, zero-volume or NaN cells. A file is
+    read whole or not at all: one bad block or frame fails the file, naming the block or frame.
+    Warns (:class:`OverlappingSitesWarning`) when two sites are closer than 0.5 angstrom.
     """
     path = Path(path)
     return _read_file(path, source=path.name)
