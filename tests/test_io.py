@@ -96,11 +96,12 @@ def test_multi_structure_files(
         assert same_up_to_rotation(got, want)
 
 
-@pytest.mark.parametrize("suffix", [".extxyz", ".json"])
+@pytest.mark.parametrize("suffix", [".cif", ".extxyz", ".json"])
 def test_properties_survive(suffix: str, cscl: Crystal, tmp_path: Path) -> None:
     properties = {
         "formation_energy_per_atom": -2.1, "n_steps": 3, "converged": True, "material_id": "mp-1",
-        "digits": "123", "empty": "", "missing": None, "tags": ["a", "b"], "energy": -7.5,
+        "digits": "123", "empty": "", "missing": None, "text": "a\n;b 'c' \"d\"",
+        "tags": ["a", "b"], "energy": -7.5,
         "nested": {"generator": "flow", "seed": [0, 1]}, "source": "earlier.cif",
     }
     path = tmp_path / f"props{suffix}"

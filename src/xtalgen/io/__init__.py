@@ -12,8 +12,8 @@ Any of these may be compressed (``.gz``, ``.bz2``, ``.xz``: ``x.cif.gz``, ``CONT
 
 Every crystal read from a file records ``properties["source"]``: the file name (the path
 relative to the folder for :func:`read_many`), plus ``#<index>`` (0-based) when the file holds
-several structures. Properties survive the extxyz and JSON round trips; partial occupancies
-survive CIF, JSON and extxyz. Bad input raises :class:`StructureFileError` with the one-line
+several structures. Properties and partial occupancies survive the CIF, extxyz and JSON round
+trips (CIF: in a ``_xtalgen_properties_json`` field). Bad input raises :class:`StructureFileError` with the one-line
 message ``"<path>: <what is wrong>"``; sites closer than :data:`MIN_SITE_DISTANCE` angstrom
 give an :class:`OverlappingSitesWarning`.
 

@@ -4,10 +4,12 @@ pymatgen turns an unknown element into a dummy species or drops its site with on
 and fails on NaN or degenerate cells with messages about linear algebra; the checks here give
 one clear reason instead. Blocks without ``_atom_site_fract_x`` (publication headers) are
 skipped. Sites come back in pymatgen's order (sorted by electronegativity), not the file's.
+Properties are kept in a JSON text field, :data:`PROPERTIES_TAG`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +18,9 @@ import numpy as np
 
 from xtalgen.crystal import MIN_VOLUME, Crystal
 from xtalgen.io.base import FormatError, from_structure
+
+PROPERTIES_TAG = "_xtalgen_properties_json"
+"""CIF item holding a crystal's ``properties`` as one line of JSON (other readers ignore it)."""
 
 _CELL_TAGS = tuple(
     f"_cell_{name}"
@@ -38,30 +43,49 @@ def read_cif(text: str) -> list[Crystal]:
         where = f"CIF block {number} (data_{name})" if len(blocks) > 1 else f"data_{name}"
         _check_numbers(block, where)
         _check_symbols(block, where)
+        properties = _pop_properties(block, where)
         parser = CifParser.from_str(str(block))
         try:
             structures = parser.parse_structures(primitive=False, on_error="raise")
         except ValueError as exc:
             cause = exc.__cause__ or exc
             raise FormatError(f"{where}: {type(cause).__name__}: {cause}") from None
-        crystals.extend(from_structure(s) for s in structures)
+        crystals.extend(from_structure(s).with_properties(**properties) for s in structures)
     return crystals
 
 
 def write_cif(crystals: Sequence[Crystal]) -> str:
     """CIF text in P1 (pymatgen CifWriter, 8 significant figures), one block per crystal.
 
-    Partial occupancies are kept; ``properties`` are not written.
+    Partial occupancies are kept; ``properties`` go to a JSON text field, :data:`PROPERTIES_TAG`.
     """
     from pymatgen.io.cif import CifWriter
 
     blocks = []
     for i, crystal in enumerate(crystals):
-        text = str(CifWriter(crystal.to_pymatgen()))
+        text = str(CifWriter(crystal.to_pymatgen())).rstrip("\n") + "\n"
         name = crystal.formula if len(crystals) == 1 else f"{i}_{crystal.formula}"
         # block names must be unique within a file (a reader keys blocks by name)
-        blocks.append(re.sub(r"^data_.*$", f"data_{name}", text, count=1, flags=re.MULTILINE))
+        text = re.sub(r"^data_.*$", f"data_{name}", text, count=1, flags=re.MULTILINE)
+        if crystal.properties:  # one line of JSON: newlines inside strings are escaped
+            text += f"{PROPERTIES_TAG}\n;\n{json.dumps(dict(crystal.properties))}\n;\n"
+        blocks.append(text)
     return "\n".join(blocks)
+
+
+def _pop_properties(block: Any, where: str) -> dict[str, Any]:
+    """Remove and decode the properties field of a block (empty when there is none)."""
+    for key in list(block.data):
+        if key.lower() == PROPERTIES_TAG:
+            raw = block.data.pop(key)
+            try:
+                properties = json.loads(raw if isinstance(raw, str) else " ".join(raw))
+            except json.JSONDecodeError as exc:
+                raise FormatError(f"{where}: {PROPERTIES_TAG} is not valid JSON ({exc})") from None
+            if not isinstance(properties, dict):
+                raise FormatError(f"{where}: {PROPERTIES_TAG} is not a JSON object")
+            return properties
+    return {}
 
 
 def cif_value(block: Any, tag: str) -> Any:

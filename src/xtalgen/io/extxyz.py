@@ -2,13 +2,15 @@
 
 extxyz stores numbers, booleans and plain strings exactly, but reads ``"123"`` back as an int,
 ``None`` as ``True`` and lists as arrays. Properties it cannot store exactly (and the site
-occupancies of disordered crystals) are written as one JSON string under :data:`JSON_KEY`.
+occupancies of disordered crystals) are written as one JSON string under :data:`JSON_KEY`
+(base64-encoded under :data:`B64_KEY` when ASE's quoting would mangle it).
 Scalar calculator results in a file (``energy=...``) become properties; per-atom arrays
 (``forces``) are not kept. Positions are Cartesian with 8 decimals (1e-8 angstrom).
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Sequence
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 JSON_KEY = "xtalgen_json"
 """``info`` key holding, as JSON, the properties that extxyz cannot store exactly."""
+B64_KEY = "xtalgen_json_b64"
+"""The same JSON, base64-encoded, when ASE's quoting would not give it back exactly."""
 
 
 def read_extxyz(text: str) -> list[Crystal]:
@@ -61,6 +65,9 @@ def _decode_info(atoms: Atoms) -> Atoms:
     packed = info.pop(JSON_KEY, None)
     if isinstance(packed, str):
         info.update(json.loads(packed))
+    packed = info.pop(B64_KEY, None)
+    if isinstance(packed, str):
+        info.update(json.loads(base64.b64decode(packed)))
     atoms.info = info
     return atoms
 
@@ -69,17 +76,24 @@ def _encode_info(atoms: Atoms) -> Atoms:
     """Keep in ``info`` what extxyz stores exactly; pack the rest as JSON under one key."""
     from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 
+    def survives(key: str, value: object) -> bool:
+        if isinstance(value, str) and not value.isprintable():  # a newline ends the header
+            return False
+        try:
+            back = plain(key_val_str_to_dict(key_val_dict_to_str({key: value})).get(key))
+        except Exception:  # anything ASE cannot format goes to JSON
+            return False
+        return type(back) is type(value) and back == value
+
     native, packed = {}, {}
     for key, value in atoms.info.items():
-        exact = False
-        if key != "site_occupancies" and isinstance(value, (bool, int, float, str)):
-            try:
-                back = plain(key_val_str_to_dict(key_val_dict_to_str({key: value})).get(key))
-                exact = type(back) is type(value) and back == value
-            except Exception:  # anything ASE cannot format goes to JSON
-                exact = False
-        (native if exact else packed)[key] = value
+        simple = key != "site_occupancies" and isinstance(value, (bool, int, float, str))
+        (native if simple and survives(key, value) else packed)[key] = value
     if packed:
-        native[JSON_KEY] = json.dumps(packed)
+        text = json.dumps(packed)
+        if survives(JSON_KEY, text):
+            native[JSON_KEY] = text
+        else:  # ASE's quoting mangles some backslash sequences: fall back to base64
+            native[B64_KEY] = base64.b64encode(text.encode()).decode("ascii")
     atoms.info = native
     return atoms

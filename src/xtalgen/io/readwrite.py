@@ -180,8 +180,8 @@ def write(
 
     ``path`` is a folder when it is an existing directory or has no suffix (except names starting
     with ``POSCAR``/``CONTCAR``): then one file per crystal, ``<index>_<formula>.<ext>`` (index
-    zero-padded to 4 digits), in ``fmt`` (CIF by default). A POSCAR holds one ordered crystal;
-    CIF keeps occupancies but not ``properties``. Nothing is written when a crystal cannot be.
+    zero-padded to 4 digits), in ``fmt`` (CIF by default). A POSCAR holds one ordered crystal
+    and no properties. Nothing is written when a crystal cannot be.
     Returns the paths written.
     """
     from tqdm import tqdm
