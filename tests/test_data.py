@@ -453,3 +453,26 @@ def test_disordered_sites_survive_the_cache(tmp_path: Path, cache_root: Path) ->
         occ = dict(next(o for o in dataset[0].site_occupancies if o is not None))
         assert occ == {26: 0.5, 27: 0.5}
         assert dataset[0].composition.reduced_formula == disordered.composition.reduced_formula
+
+
+def test_unverifiable_download_checks_rows_and_follows_lfs(
+    monkeypatch: pytest.MonkeyPatch, cache_root: Path
+) -> None:
+    import urllib.request
+
+    urls: list[str] = []
+    csv = b"material_id,cif\nmp-1,x\n"
+
+    def fake(url: str, timeout: float) -> _FakeResponse:
+        urls.append(url)
+        return _FakeResponse(
+            b"version https://git-lfs.github.com/spec/v1\n" if not urls[1:] else csv
+        )
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake)
+    with pytest.raises(XtalgenError, match="has 1 rows, expected the published 8,096"):
+        download_split("mpts52", "test", progress=False)
+    assert urls[0].startswith("https://raw.githubusercontent.com/jiaor17/DiffCSP/")
+    assert urls[1].startswith("https://media.githubusercontent.com/media/jiaor17/DiffCSP/")
+    assert urls[1].endswith("/data/mpts_52/test.csv")
+    assert not (cache_root / "downloads/mpts_52/test.csv").exists()
