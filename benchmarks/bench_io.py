@@ -105,6 +105,9 @@ def main() -> None:
         "",
         f"Every crystal survives extxyz and JSON round trips (`Crystal.allclose`, 1e-6); the CIF "
         f"round trip changes lattice parameters by at most {max_dev:.1e} (8 significant figures).",
+        "The two cores are shared with other jobs, so absolute rates vary between runs (up to "
+        "about 1.7x); compare rows of one run. read_many's extra time over bare pymatgen is its "
+        "checks (cell, coordinates, element symbols, overlapping sites) and a second CIF parse.",
     ]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
