@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become ``error: ...`` on stderr and exit status 1."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of ``typer.Exit``.
+        exit_code = app(args=argv, standalone_mode=False)
     except XtalgenError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -61,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(exit_code, int) and exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == "__main__":
