@@ -476,3 +476,12 @@ def test_unverifiable_download_checks_rows_and_follows_lfs(
     assert urls[1].startswith("https://media.githubusercontent.com/media/jiaor17/DiffCSP/")
     assert urls[1].endswith("/data/mpts_52/test.csv")
     assert not (cache_root / "downloads/mpts_52/test.csv").exists()
+
+
+def test_atoms_per_cell_binning() -> None:
+    from xtalgen.cli.data import _binned
+
+    assert _binned({4: 2, 8: 1}) == [(4, 2), (8, 1)]
+    wide = _binned({n: 1 for n in range(1, 53)})
+    assert wide[0] == ("1-3", 3) and wide[-1] == ("52-54", 1)
+    assert sum(n for _, n in wide) == 52 and len(wide) <= 24

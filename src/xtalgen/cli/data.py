@@ -98,7 +98,7 @@ def info_command(
     console.print(counts("top elements", "element", summary.elements.most_common(top)))
     console.print(f"space groups from {summary.spacegroup_source}")
     console.print(counts("top space groups", "space group", summary.spacegroups.most_common(top)))
-    console.print(counts("atoms per cell", "atoms", sorted(summary.atoms_per_cell.items())))
+    console.print(counts("atoms per cell", "atoms", _binned(summary.atoms_per_cell)))
     if plot is not None:
         plot_summary(summary, plot, top=top)
         console.print(f"wrote {plot}")
@@ -122,3 +122,16 @@ def download_command(
     for s in splits:
         path = download_split(spec.name, s, force=force)
         typer.echo(f"{spec.title} {s}: {path}")
+
+
+def _binned(counter: dict[int, int], max_rows: int = 24) -> list[tuple[object, int]]:
+    """Counts per value, or per range of values when there are more than ``max_rows``."""
+    values = sorted(counter)
+    if len(values) <= max_rows:
+        return [(v, counter[v]) for v in values]
+    width = -(-(values[-1] - values[0] + 1) // max_rows)  # ceil division
+    bins: dict[int, int] = {}
+    for v in values:
+        start = values[0] + (v - values[0]) // width * width
+        bins[start] = bins.get(start, 0) + counter[v]
+    return [(f"{b}-{b + width - 1}", n) for b, n in sorted(bins.items())]
