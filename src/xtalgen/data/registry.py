@@ -94,7 +94,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 "no test ids",
                 "offline_val": "the other 3% of that pool",
                 "offline_test": "= pilot_test",
-                "pilot_test": "first 1,000 rows of the standard test split",
+                "pilot_test": "first 1,000 rows of the (shuffled) standard test split",
                 "biternary_test": "every standard test row with 2-3 elements",
             },
             download_repo="txie-93/cdvae",
