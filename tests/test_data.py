@@ -150,6 +150,7 @@ def test_mp20_offline_splits_disjoint_from_test() -> None:
     assert train | val == pool - test
     assert 8000 < len(pool) < 9140  # pilot/val overlaps biternary/val
     assert abs(len(val) / len(pool) - 0.03) < 0.002
+    assert (len(train), len(val)) == (8094, 250)  # fixed seed: the same on every machine
     assert _recipe_ids("mp20", "offline_test") == set(
         _ids("mp_20/pilot/test.csv.gz")["material_id"]
     )

@@ -12,8 +12,8 @@ a fixed, documented substitute for working without a network. They follow the da
   ``biternary_test`` = every standard test row with 2 or 3 elements.
 * Perov-5, Carbon-24: the standard val split, seeded 97% / 3% into ``offline_train`` /
   ``offline_val`` (Perov-5 3,673 / 114, Carbon-24 1,971 / 61); ``offline_test`` = the standard
-  test split. The training set is a third of
-  the standard one: say so next to any number obtained with it.
+  test split. The training set is a third of the standard one: say so next to any number
+  obtained with it.
 * MPTS-52: only the standard val split (5,000 rows, years 1997-2004) is bundled. Its offline
   splits keep the chronological spirit of MPTS-52 (train on older, test on newer structures):
   ``offline_train`` = years 1997-2001 (3,288 rows), ``offline_val`` = 2002 (685 rows),
