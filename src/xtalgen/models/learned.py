@@ -157,7 +157,7 @@ class LearnedGenerator(Generator):
             mid = target.properties.get("material_id", str(i))
             for j in range(k):
                 counts.append(target.num_sites)
-                types.append(torch.as_tensor(np.asarray(target.species)))
+                types.append(torch.tensor(np.array(target.species)))
                 extras.append({"material_id": mid, "sample_index": j, "composition": target.formula})
         return self._sample(torch.tensor(counts), torch.cat(types), generator, seed, n_steps, extras)
 
@@ -186,6 +186,7 @@ class LearnedGenerator(Generator):
                     continue
                 props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
                          "n_steps": n_steps, "index": start + i, **extras[start + i]}
+                props = {k: v for k, v in props.items() if v is not None}  # files need values
                 crystals.append(crystal.with_properties(**props))
         if failed:
             warnings.warn(f"{failed} of {len(counts)} samples had a degenerate lattice and were dropped",

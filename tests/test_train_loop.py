@@ -1,0 +1,173 @@
+"""The training loop end to end on a handful of crystals: train, checkpoint, resume, sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+from xtalgen.models.base import load_generator
+from xtalgen.models.checkpoint import load_model, read_checkpoint, slim_checkpoint
+from xtalgen.models.diffusion import DiffusionConfig
+from xtalgen.models.generative import ModelConfig
+from xtalgen.models.learned import LearnedGenerator, composition_species
+from xtalgen.nn.backbone import BackboneConfig
+from xtalgen.train import TrainConfig, train
+
+TINY = BackboneConfig(hidden_dim=16, num_layers=1, n_freqs=2, time_dim=8)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and leave the other core to the other worker)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def perovskites(n: int = 12) -> list[Crystal]:
+    """Cubic ABO3 perovskites with jittered lattice constants (5 sites each)."""
+    rng = np.random.default_rng(0)
+    frac = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+    pairs = [(38, 22), (56, 22), (20, 40), (57, 13)]
+    return [
+        Crystal(np.eye(3) * rng.uniform(3.8, 4.2), frac, [*pairs[i % 4], 8, 8, 8],
+                {"material_id": f"toy-{i}"})
+        for i in range(n)
+    ]
+
+
+def quick_config(**changes) -> TrainConfig:
+    base = dict(max_steps=12, batch_size=4, lr=1e-3, warmup_steps=0, min_lr_ratio=1.0,
+                val_every=6, log_every=3, checkpoint_every_s=1e9, seed=3)
+    return TrainConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    crystals = perovskites()
+    train(ModelConfig(process="flow", task="csp", backbone=TINY), crystals[:10], crystals[10:],
+          quick_config(), out, provenance={"dataset": "toy"}, progress=False)
+    return out
+
+
+def test_training_writes_checkpoints_and_logs(trained: Path) -> None:
+    ckpt = read_checkpoint(trained / "last.pt")
+    assert ckpt["step"] == 12 and ckpt["provenance"]["dataset"] == "toy"
+    assert ckpt["provenance"]["n_train"] == 10
+    assert ckpt["model_config"]["lattice_scale"] == pytest.approx(4.0, abs=0.25)
+    assert ckpt["model_config"]["num_atoms_counts"] == {5: 10}
+    assert (trained / "best.pt").exists()
+    records = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "val_loss" in r] == [6, 12]
+    assert all(np.isfinite(r["loss"]) for r in records if "loss" in r)
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path) -> None:
+    crystals = perovskites()
+    def config() -> ModelConfig:
+        return ModelConfig(process="diffusion", task="csp", backbone=TINY,
+                           diffusion=DiffusionConfig(timesteps=50))
+
+    straight = train(config(), crystals, None, quick_config(max_steps=8), tmp_path / "a",
+                     progress=False)
+    train(config(), crystals, None, quick_config(max_steps=4), tmp_path / "b", progress=False)
+    resumed = train(config(), crystals, None, quick_config(max_steps=8), tmp_path / "b",
+                    progress=False)
+    a, b = read_checkpoint(straight), read_checkpoint(resumed)
+    assert b["step"] == 8
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, msg=key)
+
+
+@pytest.mark.parametrize("composition", ["SrTiO3", {"Ba": 1, "Ti": 1, "O": 3}])
+def test_sample_from_checkpoint(trained: Path, composition) -> None:
+    generator = load_model(trained / "last.pt", n_steps=5)
+    crystals = generator.sample(3, composition=composition, seed=1)
+    assert len(crystals) == 3
+    for c in crystals:
+        assert c.num_sites == 5 and sorted(c.species) == sorted(composition_species(composition))
+        assert c.properties["generator"] == "flow-csp" and c.properties["seed"] == 1
+        assert np.all(np.isfinite(c.lattice)) and np.all((c.frac_coords >= 0) & (c.frac_coords < 1))
+    again = load_generator(trained / "last.pt", n_steps=5).generate(3, composition=composition, seed=1)
+    np.testing.assert_allclose(again[0].lattice, crystals[0].lattice)  # seeded
+
+
+def test_sample_csp_tags_targets(trained: Path) -> None:
+    generator = load_model(trained / "last.pt", n_steps=3)
+    targets = perovskites(2)
+    out = generator.sample_csp(targets, k=2, seed=0)
+    assert [(c.properties["material_id"], c.properties["sample_index"]) for c in out] == [
+        ("toy-0", 0), ("toy-0", 1), ("toy-1", 0), ("toy-1", 1)]
+    assert [c.formula for c in out] == [targets[0].formula] * 2 + [targets[1].formula] * 2
+
+
+def test_dng_diffusion_trains_and_samples(tmp_path: Path) -> None:
+    crystals = perovskites()
+    config = ModelConfig(process="diffusion", task="dng", backbone=TINY,
+                         diffusion=DiffusionConfig(timesteps=20))
+    path = train(config, crystals, None, quick_config(max_steps=4), tmp_path, progress=False)
+    slim = slim_checkpoint(path, tmp_path / "slim.pt")
+    assert slim.stat().st_size < path.stat().st_size  # no optimiser state, half precision
+    generator = LearnedGenerator.load(slim)
+    crystals_out = generator.generate(4, seed=0)
+    assert len(crystals_out) == 4
+    for c in crystals_out:
+        assert c.num_sites == 5 and set(c.species) <= {8, 13, 20, 22, 38, 40, 56, 57}
+    with pytest.raises(XtalgenError, match="composition"):
+        generator.generate(2, composition="SrTiO3")
+
+
+def test_bad_requests_and_files(trained: Path, tmp_path: Path) -> None:
+    generator = load_model(trained / "last.pt")
+    with pytest.raises(XtalgenError, match="give a composition"):
+        generator.generate(2)
+    with pytest.raises(XtalgenError, match="whole numbers"):
+        generator.generate(2, composition="Fe0.5O")
+    with pytest.raises(XtalgenError, match="does not exist"):
+        read_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(XtalgenError, match="corrupt"):
+        load_model(tmp_path / "bad.pt")
+    torch.save({"hello": 1}, tmp_path / "other.pt")
+    with pytest.raises(XtalgenError, match="not an xtalgen generator checkpoint"):
+        load_model(tmp_path / "other.pt")
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    """Run ``xtalgen ARGS`` in-process; (exit status, stderr)."""
+    from xtalgen.cli.main import main
+
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_cli_sample_writes_files_and_reports_bad_checkpoints(
+    trained: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "samples"
+    code, err = _cli(capsys, "sample", str(trained / "last.pt"), "--n", "2", "--composition",
+                     "CaZrO3", "--steps", "3", "--out", str(out))
+    assert code == 0, err
+    assert len(list((out / "cif").glob("*.cif"))) == 2
+    from xtalgen import io as xio
+
+    back = xio.read(out / "samples.extxyz")
+    assert len(back) == 2 and back[0].formula == "CaZrO3"
+    assert back[0].properties["generator"] == "flow-csp"
+    (tmp_path / "broken.pt").write_bytes(b"\x00\x01")
+    code, err = _cli(capsys, "sample", str(tmp_path / "broken.pt"), "--n", "2",
+                     "--composition", "CaZrO3")
+    assert code == 1
+    assert err.strip().count("\n") == 0 and err.startswith("error: ") and "corrupt" in err
