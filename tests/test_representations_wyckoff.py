@@ -97,3 +97,43 @@ def test_bad_input() -> None:
     disordered = Crystal(np.eye(3) * 4, [[0, 0, 0]], [11], site_occupancies=(((11, 0.5), (19, 0.5)),))
     with pytest.raises(XtalgenError, match="ordered"):
         W.encode(disordered)
+
+
+def cstli3() -> Crystal:
+    """mp-1112542 (Materials Project, CC-BY 4.0), CsTlI3 in Fm-3m: primitive 10-atom cell.
+
+    Pseudo-symmetric: I at 24e (x = 0.2424) is 0.19 A from x = 1/4, so pymatgen's
+    ``get_primitive_structure`` (tolerance 0.25 A, used inside StructureMatcher) halves the
+    conventional cell but not this one.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    x, y = 0.757619, 0.242381
+    frac = [[0.75] * 3, [0.25] * 3, [0.5] * 3, [0.0] * 3,
+            [x, y, y], [y, y, x], [y, x, x], [y, x, y], [x, y, x], [x, x, y]]  # fmt: skip
+    lattice = Lattice.from_parameters(8.93126635, 8.93126635, 8.93126635, 60, 60, 60)
+    return Crystal.from_pymatgen(Structure(lattice, ["Cs"] * 2 + ["Tl"] * 2 + ["I"] * 6, frac))
+
+
+def test_pseudo_symmetric_crystal_matches_in_its_primitive_cell() -> None:
+    crystal = cstli3()
+    rep = W.encode(crystal)
+    assert rep.compact == "225 | I 24e | Cs 8c | Tl 4a | Tl 4b"
+    conventional, primitive = W.decode(rep), W.decode(rep, primitive=True)
+    assert (conventional.num_sites, primitive.num_sites) == (40, 10)
+    matcher = StructureMatcher()
+    # the known StructureMatcher artefact: same crystal, no match in the conventional cell
+    assert not matcher.fit(crystal.to_pymatgen(), conventional.to_pymatgen())
+    assert matcher.fit(crystal.to_pymatgen(), primitive.to_pymatgen())
+    assert W.round_trip_matches(crystal, rep)
+    assert W.encode(crystal, verify=True) == rep
+
+
+def test_primitive_decode() -> None:
+    rep = W.encode(nacl())
+    primitive = W.decode(rep, primitive=True)
+    assert primitive.num_sites == 2
+    assert np.isclose(primitive.volume, W.decode(rep).volume / 4)
+    # a P1 representation has nothing to remove
+    tri = W.encode(EXAMPLES["triclinic"]())
+    assert W.decode(tri, primitive=True).num_sites == 4

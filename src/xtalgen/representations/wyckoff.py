@@ -42,11 +42,16 @@ __all__ = [
     "decode",
     "encode",
     "num_free_params",
+    "round_trip_matches",
     "site_orbit",
     "symmetrize_lattice_params",
+    "to_primitive",
     "wyckoff_letters",
     "wyckoff_multiplicity",
 ]
+
+PRIMITIVE_SYMPREC = 1e-4
+"""Tolerance (angstrom) of ``to_primitive``: only exact centring translations are removed."""
 
 _LABEL = re.compile(r"(\d+)([a-zA-Z])")
 
@@ -283,10 +288,22 @@ def _encode_once(crystal: Crystal, symprec: float, angle_tolerance: float) -> Wy
     return WyckoffRepresentation(spacegroup, params, tuple(sites))  # type: ignore[arg-type]
 
 
-def _same_structure(a: Crystal, b: Crystal) -> bool:
+def round_trip_matches(crystal: Crystal, rep: WyckoffRepresentation) -> bool:
+    """Does ``rep`` decode to ``crystal``? (pymatgen ``StructureMatcher()``, default tolerances)
+
+    The conventional cell is tried first, then the primitive one: StructureMatcher reduces
+    both structures with pymatgen's ``get_primitive_structure``, which depends on the cell it
+    starts from for pseudo-symmetric crystals (it may merge a near-translation in one cell
+    and not in another), so the same crystal can fail to match in one of the two cells.
+    """
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    return bool(StructureMatcher().fit(a.to_pymatgen(), b.to_pymatgen()))
+    matcher, target = StructureMatcher(), crystal.to_pymatgen()
+    conventional = decode(rep)
+    if matcher.fit(target, conventional.to_pymatgen()):
+        return True
+    primitive = to_primitive(conventional)
+    return primitive is not conventional and bool(matcher.fit(target, primitive.to_pymatgen()))
 
 
 def encode(
@@ -303,8 +320,8 @@ def encode(
         crystal: an ordered crystal.
         symprec: distance tolerance in angstrom (0.1, the field's usual value).
         angle_tolerance: angle tolerance in degrees.
-        verify: also check that ``decode`` gives back the same structure (pymatgen
-            ``StructureMatcher`` at default tolerances, ~5 ms); if not, try the next tolerance.
+        verify: also check that the representation decodes to the same structure
+            (``round_trip_matches``, ~5 ms); if not, try the next tolerance.
         fallback_symprecs: smaller tolerances tried in order when the analysis fails (or, with
             ``verify``, when the round trip does not match). Pass ``()`` for no fallback.
 
@@ -322,7 +339,7 @@ def encode(
         except Exception as exc:  # pyxtal/spglib raise many kinds of errors
             problems.append(f"symprec={tol:g}: {type(exc).__name__}: {exc}")
             continue
-        if not verify or _same_structure(decode(rep), crystal):
+        if not verify or round_trip_matches(crystal, rep):
             return rep
         problems.append(f"symprec={tol:g}: decoded structure does not match")
     raise XtalgenError(f"cannot find the Wyckoff representation of {crystal.formula}: " + "; ".join(problems))
@@ -347,11 +364,14 @@ def site_orbit(spacegroup: int, site: WyckoffSite) -> np.ndarray:
     return orbit - np.floor(orbit)
 
 
-def decode(rep: WyckoffRepresentation) -> Crystal:
-    """Conventional cell of a Wyckoff representation (lattice in pymatgen's orientation).
+def decode(rep: WyckoffRepresentation, primitive: bool = False) -> Crystal:
+    """The crystal of a Wyckoff representation.
 
-    Lattice parameters are first projected onto the space group's constraints
-    (``symmetrize_lattice_params``), so approximate parameters from a model decode cleanly.
+    Returns the conventional cell (``rep.num_sites`` atoms, lattice in pymatgen's orientation),
+    or with ``primitive=True`` its primitive cell (spglib, tolerance ``PRIMITIVE_SYMPREC``, so
+    only exact centring translations are removed). Lattice parameters are first projected onto
+    the space group's constraints (``symmetrize_lattice_params``), so approximate parameters
+    from a model decode cleanly.
     """
     from xtalgen.representations.lattice import params_to_matrix
 
@@ -361,4 +381,23 @@ def decode(rep: WyckoffRepresentation) -> Crystal:
         orbit = site_orbit(rep.spacegroup, site)
         coords.append(orbit)
         species.extend([site.atomic_number] * len(orbit))
-    return Crystal(lattice=lattice, frac_coords=np.concatenate(coords), species=species)
+    crystal = Crystal(lattice=lattice, frac_coords=np.concatenate(coords), species=species)
+    return to_primitive(crystal) if primitive else crystal
+
+
+def to_primitive(crystal: Crystal, symprec: float | None = None) -> Crystal:
+    """Primitive cell of an ordered crystal (spglib, positions not idealised).
+
+    The default tolerance ``PRIMITIVE_SYMPREC`` (1e-4 angstrom) removes only exact lattice
+    translations, unlike pymatgen's ``get_primitive_structure`` (0.25 angstrom), which also
+    merges pseudo-translations. Returns ``crystal`` unchanged when spglib finds nothing smaller.
+    """
+    import spglib
+
+    tol = PRIMITIVE_SYMPREC if symprec is None else symprec
+    cell = (crystal.lattice, crystal.frac_coords, crystal.species)
+    result = spglib.standardize_cell(cell, to_primitive=True, no_idealize=True, symprec=tol)
+    if result is None or len(result[2]) >= crystal.num_sites:
+        return crystal
+    lattice, frac_coords, species = result
+    return Crystal(lattice, frac_coords, species, properties=dict(crystal.properties))
