@@ -61,7 +61,9 @@ def round_trip(crystal: Crystal, matcher: StructureMatcher) -> Outcome:
         ok=False,
         symprec_used=None,
         spacegroup=None,
-        dataset_spacegroup=int(props["spacegroup.number"]) if "spacegroup.number" in props else None,
+        dataset_spacegroup=int(props["spacegroup.number"])
+        if "spacegroup.number" in props
+        else None,
         encode_ms=0.0,
         decode_ms=0.0,
         match_ms=0.0,
@@ -102,7 +104,10 @@ def round_trip(crystal: Crystal, matcher: StructureMatcher) -> Outcome:
             f"for {crystal.num_sites} input)"
         )
     if not outcome.ok_conventional:
-        reasons.insert(0, f"conventional: no match; primitive: {'match' if outcome.ok_primitive else 'no match'}")
+        reasons.insert(
+            0,
+            f"conventional: no match; primitive: {'match' if outcome.ok_primitive else 'no match'}",
+        )
     outcome.reason = "; ".join(reasons)
     return outcome
 

@@ -24,7 +24,13 @@ def test_symmetry_report(tmp_path) -> None:
     distorted = random_pyxtal()
     frac = distorted.frac_coords.copy()
     frac[0, 0] += 0.04 / distorted.lattice_parameters[0]  # below 0.1 A, above 0.01 A
-    xio.write([xio.read(FIXTURES / "good" / "nacl_symmetrized.cif")[0], distorted.replace(frac_coords=frac)], path)
+    xio.write(
+        [
+            xio.read(FIXTURES / "good" / "nacl_symmetrized.cif")[0],
+            distorted.replace(frac_coords=frac),
+        ],
+        path,
+    )
     result = run_cli(str(path))
     assert result.returncode == 0, result.stderr
     out = result.stdout

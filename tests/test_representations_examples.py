@@ -10,7 +10,9 @@ from xtalgen.crystal import Crystal
 
 
 def nacl() -> Crystal:
-    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    s = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
     return Crystal.from_pymatgen(s)
 
 

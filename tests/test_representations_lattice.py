@@ -93,7 +93,9 @@ def test_reductions_keep_the_structure(name, reduce) -> None:
     assert reduced.num_sites == crystal.num_sites
     assert reduced.properties["tag"] == name
     assert np.isclose(reduced.volume, crystal.volume)
-    assert np.linalg.norm(reduced.lattice, axis=1).sum() < np.linalg.norm(skewed.lattice, axis=1).sum()
+    assert (
+        np.linalg.norm(reduced.lattice, axis=1).sum() < np.linalg.norm(skewed.lattice, axis=1).sum()
+    )
     assert StructureMatcher().fit(reduced.to_pymatgen(), crystal.to_pymatgen())
 
 

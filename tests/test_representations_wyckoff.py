@@ -47,7 +47,9 @@ def test_free_parameters_and_lattice() -> None:
     # moving a free parameter moves the decoded atoms
     site = rep.sites[1]
     moved = W.WyckoffSite(site.element, site.letter, site.multiplicity, (0.1, 0.2, 0.3))
-    rep2 = W.WyckoffRepresentation(rep.spacegroup, rep.lattice_params, (rep.sites[0], moved, *rep.sites[2:]))
+    rep2 = W.WyckoffRepresentation(
+        rep.spacegroup, rep.lattice_params, (rep.sites[0], moved, *rep.sites[2:])
+    )
     assert not StructureMatcher().fit(W.decode(rep2).to_pymatgen(), W.decode(rep).to_pymatgen())
     orbit = W.site_orbit(62, moved)
     assert orbit.shape == (8, 3)
@@ -58,7 +60,14 @@ def test_decode_symmetrizes_lattice() -> None:
     rep = W.WyckoffRepresentation(225, (5.6, 5.7, 5.65, 89.0, 91.0, 90.5), W.encode(nacl()).sites)
     a, b, c, al, be, ga = W.decode(rep).lattice_parameters
     assert np.allclose([a, b, c], 5.65) and np.allclose([al, be, ga], 90.0)
-    assert W.symmetrize_lattice_params(194, (3, 3.2, 5, 90, 90, 118)) == (3.1, 3.1, 5.0, 90.0, 90.0, 120.0)
+    assert W.symmetrize_lattice_params(194, (3, 3.2, 5, 90, 90, 118)) == (
+        3.1,
+        3.1,
+        5.0,
+        90.0,
+        90.0,
+        120.0,
+    )
 
 
 def test_serialisation_round_trips() -> None:
@@ -87,14 +96,22 @@ def test_bad_input() -> None:
     with pytest.raises(XtalgenError, match="1-230"):
         W.WyckoffRepresentation(231, (1, 1, 1, 90, 90, 90), sites)
     with pytest.raises(XtalgenError, match="no Wyckoff position"):
-        W.decode(W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "q", 4),)))
+        W.decode(
+            W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "q", 4),))
+        )
     with pytest.raises(XtalgenError, match="multiplicity"):
-        W.decode(W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "a", 8),)))
+        W.decode(
+            W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "a", 8),))
+        )
     with pytest.raises(XtalgenError, match="free"):
-        W.decode(W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "e", 24),)))
+        W.decode(
+            W.WyckoffRepresentation(225, (5, 5, 5, 90, 90, 90), (W.WyckoffSite("Na", "e", 24),))
+        )
     with pytest.raises(XtalgenError, match="not a Wyckoff"):
         W.WyckoffRepresentation.from_string("225 | Na")
-    disordered = Crystal(np.eye(3) * 4, [[0, 0, 0]], [11], site_occupancies=(((11, 0.5), (19, 0.5)),))
+    disordered = Crystal(
+        np.eye(3) * 4, [[0, 0, 0]], [11], site_occupancies=(((11, 0.5), (19, 0.5)),)
+    )
     with pytest.raises(XtalgenError, match="ordered"):
         W.encode(disordered)
 

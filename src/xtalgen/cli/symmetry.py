@@ -50,7 +50,9 @@ def _report(crystal: Crystal, symprec: float, angle_tolerance: float) -> None:
 
     console = Console(highlight=False, soft_wrap=True)
     source = crystal.properties.get("source", "structure")
-    console.print(f"[bold]{source}[/bold]: {crystal.formula} ({crystal.num_sites} sites in the cell)")
+    console.print(
+        f"[bold]{source}[/bold]: {crystal.formula} ({crystal.num_sites} sites in the cell)"
+    )
     if not crystal.is_ordered:
         number, symbol = _spacegroup_of(crystal, symprec, angle_tolerance)
         console.print(f"  space group      {symbol} ({number}), {W.crystal_system(number)}")
@@ -61,7 +63,9 @@ def _report(crystal: Crystal, symprec: float, angle_tolerance: float) -> None:
     except XtalgenError as exc:
         raise XtalgenError(f"{source}: {exc}") from None
     a, b, c, alpha, beta, gamma = rep.lattice_params
-    console.print(f"  space group      {_symbol(rep.spacegroup)} ({rep.spacegroup}), {rep.crystal_system}")
+    console.print(
+        f"  space group      {_symbol(rep.spacegroup)} ({rep.spacegroup}), {rep.crystal_system}"
+    )
     console.print(
         f"  conventional     a={a:.4f} b={b:.4f} c={c:.4f} A, alpha={alpha:.2f} beta={beta:.2f} "
         f"gamma={gamma:.2f} deg, {rep.num_sites} sites"
@@ -96,5 +100,7 @@ def _site_symmetry(spacegroup: int, letter: str) -> str:
 def _spacegroup_of(crystal: Crystal, symprec: float, angle_tolerance: float) -> tuple[int, str]:
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-    sga = SpacegroupAnalyzer(crystal.to_pymatgen(), symprec=symprec, angle_tolerance=angle_tolerance)
+    sga = SpacegroupAnalyzer(
+        crystal.to_pymatgen(), symprec=symprec, angle_tolerance=angle_tolerance
+    )
     return int(sga.get_space_group_number()), str(sga.get_space_group_symbol())

@@ -120,7 +120,9 @@ def matrix_to_params_torch(lattices: torch.Tensor) -> tuple[torch.Tensor, torch.
     lengths = lattices.norm(dim=-1)
     angles = []
     for i, j in ((1, 2), (0, 2), (0, 1)):
-        cos = (lattices[..., i, :] * lattices[..., j, :]).sum(-1) / (lengths[..., i] * lengths[..., j])
+        cos = (lattices[..., i, :] * lattices[..., j, :]).sum(-1) / (
+            lengths[..., i] * lengths[..., j]
+        )
         angles.append(torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0))))
     return lengths, torch.stack(angles, -1)
 

@@ -89,10 +89,14 @@ class WyckoffTokenizer:
             if not 0 < k < self.num_length_bins:
                 raise XtalgenError(f"lattice length {x:.3f} A is outside (0, {cfg.max_length}] A")
             tokens.append(f"LEN{k}")
-        tokens.extend(f"ANG{round(x / cfg.angle_step) % self.num_angle_bins}" for x in rep.lattice_params[3:])
+        tokens.extend(
+            f"ANG{round(x / cfg.angle_step) % self.num_angle_bins}" for x in rep.lattice_params[3:]
+        )
         for site in rep.sites:
             tokens += [site.element, f"WYK_{site.letter}"]
-            tokens.extend(f"X{round(x * cfg.coord_bins) % cfg.coord_bins}" for x in site.free_params)
+            tokens.extend(
+                f"X{round(x * cfg.coord_bins) % cfg.coord_bins}" for x in site.free_params
+            )
         tokens.append("<eos>")
         return tokens
 
@@ -140,7 +144,9 @@ class WyckoffTokenizer:
 
     def encode(self, crystal: Crystal | W.WyckoffRepresentation, symprec: float = 0.1) -> list[int]:
         """Token ids of a crystal (Wyckoff-encoded at ``symprec``) or of a representation."""
-        rep = crystal if isinstance(crystal, W.WyckoffRepresentation) else W.encode(crystal, symprec)
+        rep = (
+            crystal if isinstance(crystal, W.WyckoffRepresentation) else W.encode(crystal, symprec)
+        )
         return self.ids_from_tokens(self.tokenize(rep))
 
     def decode(self, ids: Sequence[int]) -> Crystal:

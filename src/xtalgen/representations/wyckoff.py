@@ -342,7 +342,9 @@ def encode(
         if not verify or round_trip_matches(crystal, rep):
             return rep
         problems.append(f"symprec={tol:g}: decoded structure does not match")
-    raise XtalgenError(f"cannot find the Wyckoff representation of {crystal.formula}: " + "; ".join(problems))
+    raise XtalgenError(
+        f"cannot find the Wyckoff representation of {crystal.formula}: " + "; ".join(problems)
+    )
 
 
 # -- decode ---------------------------------------------------------------------------------------
