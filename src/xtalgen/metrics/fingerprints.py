@@ -114,6 +114,7 @@ def structure_fingerprints(
     path = _cache_file(crystals) if cache else None
     if path is not None and path.exists():
         return np.load(path)
+    _crystal_nn_fp()  # build once here, so forked workers inherit it
     rows = parallel_map(
         _fp_or_nan, list(crystals), n_jobs=n_jobs, desc="CrystalNN fingerprints",
         progress=progress, chunksize=4,

@@ -1,0 +1,120 @@
+"""``xtalgen evaluate``: the evaluation suite on a set of generated structures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xtalgen.errors import XtalgenError
+
+EVAL_MODELS = {"mp20": "mp20", "mpts52": "mp20", "carbon24": "carbon", "perov5": "perovskite"}
+"""Coverage cutoffs per reference dataset (DiffCSP's MPTS-52 config reuses mp20's)."""
+
+HELP = """Evaluate generated crystals against a reference dataset.
+
+SAMPLES is a structure file (CIF, extxyz, POSCAR, pymatgen JSON), a folder of them, or a saved
+sample set (a folder holding samples.extxyz, as written by `xtalgen sample`; only that file is
+read). Writes OUT/metrics.json (every number with its description, settings, counts and package
+versions), OUT/structures.csv (one row per structure: which ones failed what), OUT/report.md
+and OUT/plots/.
+
+--task dng: validity, COV-R/COV-P, Wasserstein distances (density, number of elements) on a
+seeded 1,000-sample valid subsample, uniqueness and novelty (matcher preset --matcher, against
+the training split), space-group statistics. The property distance needs a property predictor
+and is skipped from the command line (use xtalgen.metrics.evaluate_dng(property_fn=...)).
+
+--task csp: each sample must name its target in its properties: `material_id` (of the
+reference structure) or `target_index` (0-based row of the reference split), plus
+`sample_index` (0..k-1; sample 0 is used for match_rate@1). Reports match rate and RMSE @1 and
+@k (StructureMatcher stol=0.5, angle_tol=10, ltol=0.3), optionally METRe and cRMSE.
+
+Offline, MP-20's full test split is not available: --split auto then uses offline_test (a
+uniform 1,000-structure sample of the test split) and says so in the outputs.
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate", help=HELP)(evaluate)
+
+
+def _read_samples(path: Path):
+    from xtalgen import io as xio
+
+    if path.is_dir() and (path / "samples.extxyz").is_file():
+        path = path / "samples.extxyz"
+    result = xio.read_many(path, progress=True)
+    for file, reason in result.errors[:10]:
+        typer.echo(f"warning: skipped {file}: {reason}", err=True)
+    if len(result.errors) > 10:
+        typer.echo(f"warning: {len(result.errors) - 10} more files skipped", err=True)
+    if not result.crystals:
+        raise XtalgenError(f"{path}: no structures could be read")
+    return result.crystals, str(path)
+
+
+def _load_split(reference: str, split: str, fallback: str | None):
+    from xtalgen.data import load_dataset
+
+    try:
+        return load_dataset(reference, split), split
+    except XtalgenError:
+        if fallback is None:
+            raise
+        return load_dataset(reference, fallback), fallback
+
+
+def evaluate(
+    samples: Annotated[Path, typer.Argument(help="File or folder of generated structures.")],
+    reference: Annotated[str, typer.Option("--reference", "-r", help="Reference dataset: mp20, "
+                                           "mpts52, carbon24, perov5.")] = "mp20",
+    task: Annotated[str, typer.Option(help="dng (de novo generation) or csp.")] = "dng",
+    split: Annotated[str, typer.Option(help="Reference (test) split; 'auto' = test, else "
+                                       "offline_test.")] = "auto",
+    train_split: Annotated[str, typer.Option(help="Split for novelty; 'auto' = train, else "
+                                             "offline_train; 'none' skips novelty.")] = "auto",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("evaluation"),
+    k: Annotated[int, typer.Option(help="CSP: samples per target for the @k metrics.")] = 20,
+    gate: Annotated[str, typer.Option(help="CSP validity gate: pred_and_gt, pred or none.")] = "pred_and_gt",
+    corrected: Annotated[bool, typer.Option(help="CSP: also METRe and cRMSE.")] = False,
+    matcher: Annotated[str, typer.Option(help="DNG: matcher preset for uniqueness/novelty.")] = "ordered",
+    n_subsample: Annotated[int, typer.Option(help="DNG: valid samples for distributions.")] = 1000,
+    seed: Annotated[int, typer.Option(help="DNG: seed of the subsample.")] = 0,
+    jobs: Annotated[int, typer.Option(help="Worker processes (0 = all CPUs).")] = 0,
+    table: Annotated[str, typer.Option(help="Per-structure table format: csv or parquet.")] = "csv",
+) -> None:
+    from xtalgen.metrics.report import write_report
+
+    if task not in ("dng", "csp"):
+        raise XtalgenError(f"--task must be dng or csp, got {task!r}")
+    if reference not in EVAL_MODELS:
+        raise XtalgenError(f"--reference must be one of {', '.join(EVAL_MODELS)}, got {reference!r}")
+    crystals, source = _read_samples(samples)
+    test, test_split = _load_split(reference, "test" if split == "auto" else split,
+                                   "offline_test" if split == "auto" else None)
+    names = {"samples": f"{source} ({len(crystals)} structures)",
+             "test": f"{reference} {test_split} ({len(test)} structures)"}
+    if split == "auto" and test_split != "test":
+        typer.echo(f"note: {reference} test split not available offline; using {test_split}", err=True)
+    n_jobs = None if jobs <= 0 else jobs
+    if task == "dng":
+        from xtalgen.metrics.dng import DNGConfig, evaluate_dng
+
+        train = None
+        if train_split != "none":
+            train, train_name = _load_split(reference, "train" if train_split == "auto" else train_split,
+                                            "offline_train" if train_split == "auto" else None)
+            names["train"] = f"{reference} {train_name} ({len(train)} structures)"
+        config = DNGConfig(eval_model=EVAL_MODELS[reference], n_subsample=n_subsample, seed=seed,
+                           matcher=matcher, n_jobs=n_jobs)
+        result = evaluate_dng(crystals, test, train=train, config=config, reference_names=names)
+    else:
+        from xtalgen.metrics.csp import CSPConfig, evaluate_csp
+
+        config = CSPConfig(k=k, gate=gate, corrected=corrected, n_jobs=n_jobs)
+        result = evaluate_csp(crystals, test, config=config, reference_names=names)
+    written = write_report(result, out, table_format=table,
+                           title=f"xtalgen evaluation ({task.upper()}, {reference} {test_split})")
+    typer.echo(result.summary())
+    typer.echo(f"-> {written['metrics']}, {written['table']}, {written['report']}")
