@@ -54,6 +54,17 @@ def test_free_coordinates_are_discretised() -> None:
             assert (y * 20) == round(y * 20)
 
 
+def test_pad_and_decode_padded() -> None:
+    tok = T.WyckoffTokenizer()
+    seqs = [tok.encode(EXAMPLES[n]()) for n in ("NaCl", "SrTiO3")]
+    padded = tok.pad(seqs)
+    assert padded.shape == (2, max(map(len, seqs)))
+    assert padded[0, len(seqs[0]) :].eq(tok.pad_id).all()
+    # a padded row still decodes (everything after <eos> is ignored)
+    assert tok.decode(padded[0].tolist()).formula == "NaCl"
+    assert tok.pad(seqs, max_len=5).shape == (2, 5)
+
+
 def test_bad_sequences() -> None:
     tok = T.WyckoffTokenizer()
     good = tok.tokenize(W.encode(nacl()))

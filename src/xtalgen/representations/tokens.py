@@ -142,6 +142,17 @@ class WyckoffTokenizer:
             raise XtalgenError(f"token ids must be in 0-{self.vocab_size - 1}")
         return [self.vocab[int(i)] for i in ids]
 
+    def pad(self, sequences: Sequence[Sequence[int]], max_len: int | None = None):
+        """(B, L) long tensor of id sequences, right-padded with ``pad_id`` (or truncated)."""
+        import torch
+
+        length = max_len if max_len is not None else max(len(s) for s in sequences)
+        out = torch.full((len(sequences), length), self.pad_id, dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            seq = list(seq)[:length]
+            out[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        return out
+
     def encode(self, crystal: Crystal | W.WyckoffRepresentation, symprec: float = 0.1) -> list[int]:
         """Token ids of a crystal (Wyckoff-encoded at ``symprec``) or of a representation."""
         rep = (
