@@ -97,6 +97,20 @@ def _max_force(atoms: Any) -> float:
     return float(np.sqrt((forces**2).sum(axis=1).max())) if len(forces) else 0.0
 
 
+def _single_blas_thread() -> contextlib.AbstractContextManager:
+    """One BLAS thread during the optimizer run.
+
+    The Frechet cell filter calls ``scipy.linalg.expm_frechet`` (tiny 6x6 LU solves) several
+    times per step; multi-threaded OpenBLAS makes each call ~25 ms instead of ~0.3 ms when the
+    cores are busy (measured here), which can dominate the relaxation time.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn (matminer)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def relax_one(
     crystal: Crystal, potential: Potential, config: RelaxConfig | None = None
 ) -> RelaxResult:
@@ -137,7 +151,7 @@ def relax_one(
                     raise _Exploded(f"exploded: volume changed {ratio:.3g}x")
 
             optimizer.attach(check, interval=1)
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), _single_blas_thread():
                 converged = bool(optimizer.run(fmax=config.fmax, steps=config.max_steps))
             result.n_steps = int(optimizer.nsteps)
             result.converged = converged

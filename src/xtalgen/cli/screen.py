@@ -1,0 +1,178 @@
+"""``xtalgen screen``, ``xtalgen relax`` and ``xtalgen candidates``: stability screening."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("screen")(screen)
+    app.command("relax")(relax)
+    app.command("candidates")(candidates)
+
+
+def _read(path: Path) -> list:
+    from xtalgen import io as xio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = xio.read_many(path, progress=path.is_dir())
+    for bad, reason in result.errors:
+        typer.echo(f"warning: skipped {bad}: {reason}", err=True)
+    if not result.crystals:
+        raise xio.StructureFileError(path, "no readable structures")
+    return result.crystals
+
+
+def screen(
+    samples: Annotated[Path, typer.Argument(help="Structure file or folder (CIF, extxyz, ...).")],
+    db: Annotated[
+        str, typer.Option(help="Candidate database: .db file or postgresql:// URL.")
+    ] = "candidates.db",
+    potential: Annotated[
+        str, typer.Option(help="chgnet, emt, or package.module:factory.")
+    ] = "chgnet",
+    fmax: Annotated[float, typer.Option(help="Force criterion, eV/A.")] = 0.1,
+    max_steps: Annotated[int, typer.Option(help="Step cap per relaxation.")] = 300,
+    workers: Annotated[
+        int | None, typer.Option(help="Local worker processes (default: cores).")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://...).")
+    ] = None,
+    novelty_reference: Annotated[
+        str, typer.Option(help="NAME:SPLIT or path of known structures; 'none' skips novelty.")
+    ] = "mp20:offline_train",
+    hull_reference: Annotated[
+        Path | None, typer.Option(help="Folder of a hull reference (default: bundled MP-20).")
+    ] = None,
+    reject_formation_energy: Annotated[
+        float, typer.Option(help="Skip relaxing if single-point E_form > this (eV/atom).")
+    ] = 1.0,
+    plots: Annotated[
+        bool, typer.Option(help="Write E_hull histogram and S.U.N. funnel PNGs.")
+    ] = True,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Validity, deduplication, relaxation, E_hull, S.U.N., ranking; everything into --db.
+
+    Resumable: run the same command again after an interruption and it continues.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from xtalgen.screen import ScreenConfig
+    from xtalgen.screen import screen as run_screen
+    from xtalgen.screen.report import plot_ehull_histogram, plot_sun_funnel, summary_rows
+    from xtalgen.screen.store import CandidateStore
+
+    crystals = _read(samples)
+    config = ScreenConfig(
+        potential=potential,
+        fmax=fmax,
+        max_steps=max_steps,
+        n_workers=workers,
+        scheduler=scheduler,
+        novelty_reference=None if novelty_reference.lower() == "none" else novelty_reference,
+        hull_reference=str(hull_reference) if hull_reference else None,
+        reject_formation_energy=reject_formation_energy,
+        progress=progress,
+    )
+    store = CandidateStore(db)
+    summary = run_screen(crystals, store, config)
+    console = Console()
+    stages = ", ".join(f"{k} {v}" for k, v in sorted(summary.stages.items()))
+    console.print(
+        f"{summary.n_submitted} candidates in {db} ({stages}); computed "
+        f"{summary.n_computed_this_run} this run in {summary.wall_s:.1f} s"
+    )
+    if summary.metrics:
+        table = Table(title="stability (fractions of all submitted)")
+        for col in ("metric", "mattergen (<= 0.1)", "strict (<= 0)"):
+            table.add_column(col)
+        for row in summary_rows(summary.metrics):
+            table.add_row(*row)
+        console.print(table)
+    if summary.top:
+        top = Table(title="lowest E_hull (unique)")
+        for col in ("rank", "cid", "formula", "E_hull eV/atom", "S.U.N."):
+            top.add_column(col)
+        for r in summary.top:
+            top.add_row(
+                str(r["rank"]),
+                r["cid"],
+                r.get("formula", ""),
+                f"{r['e_above_hull']:.3f}",
+                "yes" if r.get("sun_mattergen") else "",
+            )
+        console.print(top)
+    if plots and "://" not in db:
+        stem = Path(db).with_suffix("")
+        a = plot_ehull_histogram(store, f"{stem}_ehull_hist.png")
+        b = plot_sun_funnel(store, f"{stem}_sun_funnel.png")
+        console.print(f"plots: {a}, {b}")
+
+
+def relax(
+    file: Annotated[Path, typer.Argument(help="Structure file or folder.")],
+    out: Annotated[Path, typer.Option(help="Output file (.cif, .extxyz, ...) or folder.")],
+    potential: Annotated[
+        str, typer.Option(help="chgnet, emt, or package.module:factory.")
+    ] = "chgnet",
+    fmax: Annotated[float, typer.Option(help="Force criterion, eV/A.")] = 0.1,
+    max_steps: Annotated[int, typer.Option(help="Step cap.")] = 500,
+) -> None:
+    """Relax structures (positions and cell); energies and RMSD go to the output's properties."""
+    from xtalgen import io as xio
+    from xtalgen.relax import get_potential
+    from xtalgen.relax import relax as run_relax
+
+    crystals = _read(file)
+    results = run_relax(
+        crystals, potential=get_potential(potential), fmax=fmax, max_steps=max_steps
+    )
+    done = []
+    for i, res in enumerate(results):
+        if res.crystal is None:
+            typer.echo(f"failed: structure {i} ({res.initial.formula}): {res.error}", err=True)
+            continue
+        if res.error:
+            typer.echo(f"warning: structure {i}: {res.error}", err=True)
+        done.append(
+            res.crystal.with_properties(
+                energy_per_atom=res.energy_per_atom,
+                n_steps=res.n_steps,
+                converged=res.converged,
+                rmsd=res.rmsd,
+            )
+        )
+    if done:
+        xio.write(done, out)
+    typer.echo(f"relaxed {len(done)} of {len(results)} structure(s) into {out}")
+    if len(done) < len(results):
+        raise SystemExit(1)
+
+
+def candidates(
+    db: Annotated[str, typer.Argument(help="Candidate database (.db or postgresql:// URL).")],
+    query: Annotated[str, typer.Argument(help="ase db query, e.g. 'sun_mattergen=1'.")] = "",
+    out: Annotated[Path | None, typer.Option(help="Export to .cif / .extxyz / a folder.")] = None,
+) -> None:
+    """List (or export with --out) the candidates matching an ``ase db`` query."""
+    from xtalgen.screen.store import CandidateStore
+
+    store = CandidateStore(db)
+    if out is not None:
+        paths = store.export(out, query or None)
+        typer.echo(f"exported to {paths[0] if len(paths) == 1 else f'{len(paths)} files'}")
+        return
+    for row in store.rows(query or None):
+        e = row.get("e_above_hull")
+        typer.echo(
+            f"{row.get('cid')}  {row.formula:<14} {row.get('stage'):<9} "
+            f"E_hull={'nan' if e is None else f'{e:.3f}'}"
+        )

@@ -1,0 +1,354 @@
+"""The screening pipeline: validity -> deduplication -> relaxation + E_hull -> S.U.N. -> rank.
+
+Every stage writes to the candidate store as it goes, so a run killed at any point continues
+where it stopped when run again: finished candidates are never recomputed (each row records the
+``run`` that computed it). The per-structure work goes through an executor (local process pool
+or Dask); the pipeline never knows which generator made the crystals (provenance travels in
+``Crystal.properties`` and lands in the store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+from xtalgen.relax.relaxer import RelaxConfig
+from xtalgen.screen.executor import Executor, get_executor
+from xtalgen.screen.store import CandidateStore
+from xtalgen.screen.sun import CONVENTIONS, METASTABLE_THRESHOLD, stability_metrics
+from xtalgen.screen.worker import WorkerSpec, screen_one
+
+__all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
+
+FINISHED = ("invalid", "duplicate", "relaxed", "failed")
+
+
+@dataclass
+class ScreenConfig:
+    """Settings of a screening run (energies eV/atom, forces eV/angstrom).
+
+    ``novelty_reference``: ``"name:split"`` of a dataset (default: MP-20's offline training
+    set), a path, a list of crystals, or None (novelty not checked: every structure counts as
+    novel, and the store says so). ``require_converged``: a relaxation that hit ``max_steps``
+    counts as failed (no stability flags); otherwise its E_hull is used as it is.
+    """
+
+    potential: str = "chgnet"
+    potential_kw: dict[str, Any] = field(default_factory=dict)
+    fmax: float = 0.1
+    max_steps: int = 300
+    reject_formation_energy: float | None = 1.0
+    reject_initial_fmax: float | None = 100.0
+    require_comp_valid: bool = False
+    dedup: bool = True
+    require_converged: bool = True
+    novelty_reference: str | Sequence[Crystal] | None = "mp20:offline_train"
+    hull_reference: str | None = None
+    n_workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+
+    def worker_spec(self) -> WorkerSpec:
+        relax = RelaxConfig(
+            fmax=self.fmax, max_steps=self.max_steps, reject_initial_fmax=self.reject_initial_fmax
+        )
+        return WorkerSpec(
+            potential=self.potential,
+            potential_kw=tuple(sorted(self.potential_kw.items())),
+            relax=relax,
+            reject_formation_energy=self.reject_formation_energy,
+            reference=self.hull_reference,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """JSON-friendly settings (a list of novelty-reference crystals becomes its length)."""
+        from dataclasses import fields
+
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        ref = self.novelty_reference
+        if not (ref is None or isinstance(ref, str)):
+            out["novelty_reference"] = f"{len(ref)} crystals"
+        out["potential_kw"] = dict(self.potential_kw)
+        return out
+
+
+@dataclass
+class ScreenSummary:
+    """What a run did: counts per stage and the stability metrics of both conventions."""
+
+    store: str
+    n_submitted: int
+    stages: dict[str, int]
+    metrics: dict[str, dict[str, Any]]
+    n_computed_this_run: int
+    wall_s: float
+    run: int
+    top: list[dict[str, Any]] = field(default_factory=list)
+
+
+def candidate_id(index: int, crystal: Crystal) -> str:
+    """Stable id of the ``index``-th submitted crystal: index plus a hash of its structure."""
+    h = hashlib.sha1()
+    for array in (np.round(crystal.lattice, 6), np.round(crystal.frac_coords, 6), crystal.species):
+        h.update(np.ascontiguousarray(array).tobytes())
+    return f"{index:06d}-{h.hexdigest()[:10]}"
+
+
+def _validity(crystal: Crystal) -> tuple[bool, bool]:
+    from xtalgen.metrics.validity import smact_validity, structure_validity
+
+    try:
+        comp = bool(smact_validity(crystal))
+    except Exception:
+        comp = False
+    return bool(structure_validity(crystal)), comp
+
+
+def _find_duplicates(crystals: dict[str, Crystal], order: list[str]) -> dict[str, str]:
+    """cid -> cid of its first earlier match (disordered matcher, grouped by formula)."""
+    from xtalgen.metrics.presets import disordered_matcher
+
+    matcher = disordered_matcher()
+    kept: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+    duplicates: dict[str, str] = {}
+    for cid in order:
+        crystal = crystals[cid]
+        key = crystal.formula if crystal.is_ordered else crystal.composition.chemical_system
+        structure = crystal.to_pymatgen()
+        for other_cid, other in kept[key]:
+            try:
+                same = matcher.fit(other, structure)
+            except Exception:
+                same = False
+            if same:
+                duplicates[cid] = other_cid
+                break
+        else:
+            kept[key].append((cid, structure))
+    return duplicates
+
+
+def _load_novelty_reference(ref: str | Sequence[Crystal] | None) -> list[Crystal] | None:
+    if ref is None or not isinstance(ref, str):
+        return None if ref is None else list(ref)
+    from xtalgen.data import load_dataset
+
+    if Path(ref).expanduser().exists():
+        return list(load_dataset(Path(ref).expanduser(), progress=False))
+    name, _, split = ref.partition(":")
+    if not split:
+        raise XtalgenError(f"novelty reference must be NAME:SPLIT or a path, got {ref!r}")
+    return list(load_dataset(name, split, progress=False))
+
+
+def screen(
+    crystals: Sequence[Crystal],
+    store: CandidateStore | str | Path,
+    config: ScreenConfig | None = None,
+    *,
+    executor: Executor | None = None,
+) -> ScreenSummary:
+    """Screen ``crystals`` into ``store``; resumable (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    config = config or ScreenConfig()
+    store = store if isinstance(store, CandidateStore) else CandidateStore(store)
+    run = int(store.metadata.get("runs", 0)) + 1
+    store.set_metadata(runs=run, settings=config.settings())
+    cids = [candidate_id(i, c) for i, c in enumerate(crystals)]
+    by_cid = dict(zip(cids, crystals))
+    position = {cid: i for i, cid in enumerate(cids)}
+    stages = store.stages()
+
+    # 1. validity and deduplication of the candidates not stored yet (one transaction)
+    new = [cid for cid in cids if cid not in stages]
+    if new:
+        valid: dict[str, tuple[bool, bool]] = {}
+        for cid in tqdm(new, desc="validity", disable=not config.progress, leave=False):
+            valid[cid] = _validity(by_cid[cid])
+        passes = {cid: s and (c or not config.require_comp_valid) for cid, (s, c) in valid.items()}
+        candidates = [c for c in cids if (stages.get(c) not in (None, "invalid")) or passes.get(c)]
+        duplicates = _find_duplicates(by_cid, candidates) if config.dedup else {}
+        with store.transaction():
+            for cid in new:
+                s, c = valid[cid]
+                stage = (
+                    "invalid"
+                    if not passes[cid]
+                    else ("duplicate" if cid in duplicates else "pending")
+                )
+                store.add(
+                    cid,
+                    by_cid[cid],
+                    position[cid],
+                    stage=stage,
+                    struct_valid=s,
+                    comp_valid=c,
+                    valid=s and c,
+                    duplicate_of=duplicates.get(cid),
+                )
+        stages = store.stages()
+
+    # 2. relaxation + E_hull of pending candidates, stored as each one finishes
+    pending = [cid for cid in cids if stages[cid] == "pending"]
+    spec = config.worker_spec()
+    own_executor = executor is None
+    if pending and executor is None:
+        executor = get_executor(config.scheduler, config.n_workers)
+    try:
+        tasks = [(spec, cid, by_cid[cid]) for cid in pending]
+        results = executor.imap_unordered(screen_one, tasks) if pending else iter(())
+        for out in tqdm(
+            results,
+            total=len(pending),
+            desc="relax + E_hull",
+            unit="crystal",
+            disable=not config.progress,
+        ):
+            _store_result(store, out, run)
+    finally:
+        if own_executor and executor is not None:
+            executor.close()
+
+    # 3. S.U.N. over all candidates (recomputed only when something new finished)
+    n_new = len(pending) + len(new)
+    if n_new or "summary" not in store.metadata:
+        _copy_duplicates(store)
+        _sun(store, config)
+    meta = store.metadata
+    table = store.table()
+    counts: dict[str, int] = defaultdict(int)
+    for row in table:
+        counts[row.get("stage", "?")] += 1
+    top = [r for r in table if "rank" in r]
+    top.sort(key=lambda r: r["rank"])
+    return ScreenSummary(
+        store=store.path,
+        n_submitted=len(table),
+        stages=dict(counts),
+        metrics=meta.get("summary", {}),
+        n_computed_this_run=len(pending),
+        wall_s=time.perf_counter() - start,
+        run=run,
+        top=top[:10],
+    )
+
+
+def _store_result(store: CandidateStore, out: dict[str, Any], run: int) -> None:
+    keys = (
+        "energy_per_atom",
+        "initial_energy_per_atom",
+        "n_steps",
+        "converged",
+        "error",
+        "rmsd",
+        "max_force",
+        "relax_s",
+        "e_above_hull",
+        "formation_energy",
+        "corrected_energy_per_atom",
+        "hull_error",
+        "potential",
+    )
+    kvp = {k: out.get(k) for k in keys}
+    data = {"decomposition": out["decomposition"]} if out.get("decomposition") else None
+    store.update(
+        out["cid"], crystal=out.get("relaxed"), data=data, stage=out["stage"], run=run, **kvp
+    )
+
+
+def _copy_duplicates(store: CandidateStore) -> None:
+    """Duplicates inherit the relaxation and E_hull of the candidate they duplicate."""
+    rows = {row.cid: row for row in store.rows()}
+    copied = (
+        "energy_per_atom",
+        "e_above_hull",
+        "formation_energy",
+        "rmsd",
+        "n_steps",
+        "converged",
+        "error",
+    )
+    with store.transaction():
+        for row in rows.values():
+            if row.get("stage") != "duplicate" or "energy_per_atom" in row.key_value_pairs:
+                continue
+            source = rows.get(row.get("duplicate_of"))
+            if source is None or source.get("stage") not in ("relaxed", "failed"):
+                continue
+            kvp = {k: source.get(k) for k in copied if k in source.key_value_pairs}
+            atoms = source.toatoms()
+            store.db.update(row.id, atoms=atoms, **kvp)
+
+
+def _sun(store: CandidateStore, config: ScreenConfig) -> None:
+    """Uniqueness, novelty, stability flags, S.U.N. metrics and ranks of all candidates."""
+    from xtalgen.metrics.novelty import novel_mask, unique_mask
+
+    rows = sorted(store.rows(), key=lambda r: r.get("index", 0))
+    if any(r.get("stage") == "pending" for r in rows):
+        return  # an interrupted run: S.U.N. waits until every candidate is done
+    crystals = [store.crystal(r) for r in rows]
+    n_jobs = 1 if (config.n_workers or 2) <= 1 else config.n_workers
+    unique = unique_mask(crystals, preset="disordered", n_jobs=n_jobs, progress=config.progress)
+    unique &= np.array([r.get("stage") != "duplicate" for r in rows])
+    reference = _load_novelty_reference(config.novelty_reference)
+    if reference is None:
+        novel = np.ones(len(rows), dtype=bool)
+    else:
+        novel = novel_mask(
+            crystals, reference, preset="disordered", n_jobs=n_jobs, progress=config.progress
+        )
+    ok_stages = (
+        ("relaxed", "duplicate") if config.require_converged else ("relaxed", "duplicate", "failed")
+    )
+    e_hull = np.array(
+        [
+            r.get("e_above_hull", math.nan)
+            if r.get("stage") in ok_stages
+            and (r.get("converged", False) or not config.require_converged)
+            else math.nan
+            for r in rows
+        ],
+        dtype=float,
+    )
+    rmsd = np.array([r.get("rmsd", math.nan) for r in rows], dtype=float)
+    summary = {
+        name: stability_metrics(e_hull, unique, novel, rmsd, convention=name).as_dict()
+        for name in CONVENTIONS
+    }
+    finite = np.isfinite(e_hull) & unique
+    order = np.argsort(np.where(finite, e_hull, np.inf), kind="stable")
+    rank = {int(i): k + 1 for k, i in enumerate(order[: int(finite.sum())])}
+    with store.transaction():
+        for i, row in enumerate(rows):
+            e = e_hull[i]
+            flags = {
+                "unique": bool(unique[i]),
+                "novel": bool(novel[i]),
+                "metastable": bool(e <= METASTABLE_THRESHOLD) if math.isfinite(e) else False,
+            }
+            for name, conv in CONVENTIONS.items():
+                stable = bool(math.isfinite(e) and e <= conv.threshold)
+                flags[f"stable_{name}"] = stable
+                flags[f"sun_{name}"] = stable and flags["unique"] and flags["novel"]
+            flags["msun"] = flags["metastable"] and flags["unique"] and flags["novel"]
+            delete = ["rank"] if "rank" in row.key_value_pairs and i not in rank else []
+            if i in rank:
+                flags["rank"] = rank[i]
+            store.db.update(row.id, delete_keys=delete, **flags)
+    novelty_ref = config.settings()["novelty_reference"]
+    store.set_metadata(
+        summary=summary, novelty_reference=novelty_ref, novelty_checked=reference is not None
+    )

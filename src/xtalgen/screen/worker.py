@@ -1,0 +1,87 @@
+"""The per-structure work of screening: early rejection, relaxation, energy above hull.
+
+Runs inside executor workers. The potential and the hull are built once per worker process
+(from a small picklable :class:`WorkerSpec`) and reused for every structure it receives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from xtalgen.crystal import Crystal
+from xtalgen.relax.hull import ConvexHull
+from xtalgen.relax.potential import get_potential, set_torch_threads
+from xtalgen.relax.reference import load_reference
+from xtalgen.relax.relaxer import RelaxConfig, relax_one
+
+__all__ = ["WorkerSpec", "screen_one"]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to screen one structure (small, picklable).
+
+    ``reject_formation_energy``: a structure whose single-point formation energy (potential
+    energy against the elemental references, eV/atom) is above this is rejected before any
+    relaxation step; ``None`` disables. ``reference``: folder of a hull reference written by
+    ``HullReference.save`` (None: the bundled MP-20 reference); ``hull=False`` skips E_hull.
+    """
+
+    potential: str = "chgnet"
+    potential_kw: tuple[tuple[str, Any], ...] = ()
+    relax: RelaxConfig = field(default_factory=RelaxConfig)
+    reject_formation_energy: float | None = 1.0
+    reference: str | None = None
+    hull: bool = True
+    threads: int | None = None
+
+
+_HULLS: dict[str | None, ConvexHull] = {}
+
+
+def _hull(reference: str | None) -> ConvexHull:
+    if reference not in _HULLS:
+        _HULLS[reference] = ConvexHull(load_reference(reference))
+    return _HULLS[reference]
+
+
+def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
+    """Relax one candidate and place it on the hull; returns a plain dict (never raises)."""
+    spec, cid, crystal = task
+    if spec.threads:
+        set_torch_threads(spec.threads)
+    potential = get_potential(spec.potential, **dict(spec.potential_kw))
+    config = spec.relax
+    hull = _hull(spec.reference) if spec.hull else None
+    if hull is not None and spec.reject_formation_energy is not None:
+        composition = crystal.composition
+        if not hull.missing_elements(composition):
+            mu = hull.formation_energy_per_atom(composition, 0.0)  # = -sum x_i mu_i
+            config = replace(config, reject_initial_energy=spec.reject_formation_energy - mu)
+    result = relax_one(crystal, potential, config)
+    out: dict[str, Any] = {
+        "cid": cid,
+        "stage": "relaxed" if result.ok else "failed",
+        "relaxed": result.crystal,
+        "energy_per_atom": result.energy_per_atom,
+        "initial_energy_per_atom": result.initial_energy_per_atom,
+        "n_steps": result.n_steps,
+        "converged": result.converged,
+        "error": result.error,
+        "rmsd": result.rmsd,
+        "max_force": result.max_force,
+        "relax_s": result.wall_s,
+        "potential": potential.name,
+    }
+    if hull is not None and result.crystal is not None and math.isfinite(result.energy_per_atom):
+        h = hull.evaluate(result.crystal, result.energy_per_atom, correction=potential.correction)
+        out.update(
+            e_above_hull=h.e_above_hull,
+            formation_energy=h.formation_energy_per_atom,
+            corrected_energy_per_atom=h.corrected_energy_per_atom,
+            hull_error=h.error,
+            decomposition=h.decomposition,
+        )
+    return out
