@@ -85,7 +85,11 @@ class PreparedMatcher:
             return self._fit_disordered(a, b)
         if self._strict and a.key != b.key:
             return False
-        return bool(self.matcher.fit(a.reduced, b.reduced, skip_structure_reduction=True))
+        return self._plain_fit(a.reduced, b.reduced)
+
+    def _plain_fit(self, s1: Structure, s2: Structure) -> bool:
+        # pymatgen's own fit (not the disordered subclass's) on already reduced cells
+        return bool(StructureMatcher.fit(self.matcher, s1, s2, skip_structure_reduction=True))
 
     def rms_dist(self, a: PreparedStructure, b: PreparedStructure) -> tuple[float, float] | None:
         """``matcher.get_rms_dist(a, b)``: (normalised rms, max distance) or None."""
@@ -113,9 +117,9 @@ class PreparedMatcher:
             disordered = self._disordered_cell(a)
             if disordered is None:
                 return False
-            return bool(self.matcher.fit(disordered, b.reduced, skip_structure_reduction=True))
+            return self._plain_fit(disordered, b.reduced)
         if not s1.composition.fractional_composition.almost_equals(
             s2.composition.fractional_composition, atol=FORMULA_ATOL, rtol=FORMULA_RTOL
         ):
             return False
-        return bool(self.matcher.fit(a.reduced, b.reduced, skip_structure_reduction=True))
+        return self._plain_fit(a.reduced, b.reduced)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -28,7 +29,9 @@ from xtalgen.crystal import Crystal, element_symbol
 __all__ = [
     "MIN_DISTANCE",
     "MIN_VOLUME",
+    "is_charge_neutral",
     "min_distance",
+    "smact_composition_valid",
     "smact_validity",
     "structure_validity",
 ]
@@ -76,10 +79,34 @@ def smact_validity(crystal: Crystal, *, use_pauling_test: bool = True, include_a
 def _smact_valid(
     zs: tuple[int, ...], counts: tuple[int, ...], use_pauling_test: bool, include_alloys: bool
 ) -> bool:
+    symbols = tuple(element_symbol(z) for z in zs)
+    return smact_composition_valid(
+        symbols, counts, use_pauling_test=use_pauling_test, include_alloys=include_alloys
+    )
+
+
+def is_charge_neutral(ox_states: Sequence[int], counts: Sequence[int]) -> bool:
+    """``sum(ox_i * c_i) == 0``: one oxidation-state assignment balances the composition."""
+    return int(np.dot(np.asarray(ox_states, np.int64), np.asarray(counts, np.int64))) == 0
+
+
+def smact_composition_valid(
+    symbols: Sequence[str],
+    counts: Sequence[int],
+    *,
+    use_pauling_test: bool = True,
+    include_alloys: bool = True,
+    oxidation_states: Mapping[str, Sequence[int]] | None = None,
+) -> bool:
+    """SMACT validity of a composition given by element symbols and gcd-reduced counts.
+
+    ``oxidation_states`` overrides SMACT's default lists for some elements (for checks by
+    hand, e.g. ``{"Cl": [1]}``); the published metric never sets it.
+    """
     import smact
     from smact.screening import pauling_test
 
-    symbols = tuple(element_symbol(z) for z in zs)
+    symbols = tuple(symbols)
     if len(set(symbols)) == 1:
         return True
     if include_alloys and all(s in smact.metals for s in symbols):
@@ -90,7 +117,8 @@ def _smact_valid(
         return False
     elements = [space[s] for s in symbols]
     electronegs = [e.pauling_eneg for e in elements]
-    ox_lists = [list(e.oxidation_states or ()) for e in elements]
+    overrides = dict(oxidation_states or {})
+    ox_lists = [list(overrides.get(s, e.oxidation_states or ())) for s, e in zip(symbols, elements)]
     if any(len(ox) == 0 for ox in ox_lists):
         return False
     stoich = np.array(counts, dtype=np.int64)
