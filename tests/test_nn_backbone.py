@@ -89,3 +89,13 @@ def test_fully_connected_edges() -> None:
     assert src.tolist() == [0, 0, 1, 1, 2]
     assert dst.tolist() == [0, 1, 0, 1, 2]
     assert graph.tolist() == [0, 0, 0, 0, 1]
+
+
+def test_ks_lattice_output_is_rotation_invariant(inputs: dict) -> None:
+    torch.manual_seed(0)
+    config = BackboneConfig(hidden_dim=32, num_layers=2, n_freqs=4, time_dim=16, lattice_output="ks")
+    model = Backbone(config).double()
+    out = model(**inputs)
+    assert out.lattice.shape == (3, 6)
+    rotated = dict(inputs, lattices=inputs["lattices"] @ _random_rotation(5).T)
+    torch.testing.assert_close(model(**rotated).lattice, out.lattice)

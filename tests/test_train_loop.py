@@ -73,7 +73,7 @@ def test_training_writes_checkpoints_and_logs(trained: Path) -> None:
 def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path) -> None:
     crystals = perovskites()
     def config() -> ModelConfig:
-        return ModelConfig(process="diffusion", task="csp", backbone=TINY,
+        return ModelConfig(process="diffusion", task="csp", backbone=TINY, lattice_repr="matrix",
                            diffusion=DiffusionConfig(timesteps=50))
 
     straight = train(config(), crystals, None, quick_config(max_steps=8), tmp_path / "a",
@@ -171,3 +171,24 @@ def test_cli_sample_writes_files_and_reports_bad_checkpoints(
                      "--composition", "CaZrO3")
     assert code == 1
     assert err.strip().count("\n") == 0 and err.startswith("error: ") and "corrupt" in err
+
+
+def test_lattice_representations_round_trip() -> None:
+    from xtalgen.models.generative import CrystalGenerativeModel
+    from xtalgen.representations.tensors import CrystalBatch
+
+    rng = np.random.default_rng(1)
+    crystals = [Crystal(np.diag(rng.uniform(3, 6, 3)) + rng.normal(0, 0.5, (3, 3)), [[0, 0, 0]], [6])
+                for _ in range(6)]
+    batch = CrystalBatch.from_crystals(crystals, dtype=torch.float64)
+    for repr_ in ("ks", "matrix"):
+        model = CrystalGenerativeModel(
+            ModelConfig(lattice_repr=repr_, backbone=TINY).fit_statistics(crystals)).double()
+        state = model.encode_lattices(batch.lattices)
+        assert state.shape[1:] == ((6,) if repr_ == "ks" else (3, 3))
+        if repr_ == "ks":  # standardised: zero mean, unit (or floored) spread
+            assert torch.allclose(state.mean(0), torch.zeros(6, dtype=torch.float64), atol=1e-5)
+        back = model.decode_lattices(state)
+        for c, lattice in zip(crystals, back):
+            got = Crystal(lattice.numpy(), [[0, 0, 0]], [6]).lattice_parameters
+            np.testing.assert_allclose(got, c.lattice_parameters, rtol=1e-6, atol=1e-6)

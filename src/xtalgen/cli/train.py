@@ -17,6 +17,7 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
     model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP) or flow (FlowMM).")] = "diffusion",
     task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo).")] = "csp",
+    lattice_repr: Annotated[str, typer.Option("--lattice-repr", help="ks (rotation-free log form) or matrix (DiffCSP).")] = "ks",
     split: Annotated[str, typer.Option("--split", help="Training split.")] = "offline_train",
     val_split: Annotated[str, typer.Option("--val-split", help="Validation split ('' for none).")] = "offline_val",
     max_steps: Annotated[int, typer.Option("--max-steps")] = 100_000,
@@ -42,7 +43,7 @@ def train_command(
     train_set = load_dataset(dataset, split)
     val_set = load_dataset(dataset, val_split) if val_split else None
     model_config = ModelConfig(
-        process=model, task=task,
+        process=model, task=task, lattice_repr=lattice_repr,
         backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers),
     )
     config = TrainConfig(

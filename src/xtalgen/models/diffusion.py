@@ -72,7 +72,8 @@ class DiffusionProcess(Process):
         t = torch.randint(1, cfg.timesteps + 1, (n_graphs,), device=batch.device)
         ab = self.alpha_bars[t]
         eps_lattice = torch.randn_like(clean.lattices)
-        lattices_t = ab.sqrt()[:, None, None] * clean.lattices + (1 - ab).sqrt()[:, None, None] * eps_lattice
+        ab_lat = ab.view(-1, *[1] * (clean.lattices.ndim - 1))
+        lattices_t = ab_lat.sqrt() * clean.lattices + (1 - ab_lat).sqrt() * eps_lattice
 
         sigma = self.sigmas[t][batch][:, None]
         noise = torch.randn_like(clean.frac_coords) * sigma
@@ -116,11 +117,12 @@ class DiffusionProcess(Process):
         n_steps: int | None,
         generator: torch.Generator,
         progress: bool = False,
+        lattice_shape: tuple[int, ...] = (3, 3),
     ) -> State:
         cfg = self.config
         device = batch.device
         n_graphs, n_atoms = int(batch.max()) + 1, batch.shape[0]
-        lattices = torch.randn((n_graphs, 3, 3), generator=generator, device=device)
+        lattices = torch.randn((n_graphs, *lattice_shape), generator=generator, device=device)
         frac = torch.rand((n_atoms, 3), generator=generator, device=device)
         types = fixed_types
         if types is None:

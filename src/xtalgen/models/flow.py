@@ -52,7 +52,7 @@ class FlowProcess(Process):
     ) -> dict[str, torch.Tensor]:
         cfg = self.config
         t = torch.rand(clean.lattices.shape[0], device=batch.device)
-        t_lat, t_atom = t[:, None, None], t[batch][:, None]
+        t_lat, t_atom = t.view(-1, *[1] * (clean.lattices.ndim - 1)), t[batch][:, None]
 
         lattices_0 = torch.randn_like(clean.lattices)
         lattices_t = (1 - t_lat) * lattices_0 + t_lat * clean.lattices
@@ -86,12 +86,13 @@ class FlowProcess(Process):
         n_steps: int | None,
         generator: torch.Generator,
         progress: bool = False,
+        lattice_shape: tuple[int, ...] = (3, 3),
     ) -> State:
         cfg = self.config
         device = batch.device
         n_graphs, n_atoms = int(batch.max()) + 1, batch.shape[0]
         n_steps = n_steps or cfg.n_steps
-        lattices = torch.randn((n_graphs, 3, 3), generator=generator, device=device)
+        lattices = torch.randn((n_graphs, *lattice_shape), generator=generator, device=device)
         frac = torch.rand((n_atoms, 3), generator=generator, device=device)
         types = fixed_types
         if types is None:

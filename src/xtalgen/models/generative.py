@@ -1,8 +1,15 @@
 """One generative model for crystals: the shared backbone driven by a process.
 
-``CrystalGenerativeModel`` turns a :class:`CrystalBatch` into process space (one-hot types,
-lattice divided by ``lattice_scale``), computes the training loss of its process (diffusion or
-flow matching) and samples new batches. CSP fixes the atom types (the composition); DNG also
+``CrystalGenerativeModel`` turns a :class:`CrystalBatch` into process space (one-hot types and a
+lattice representation), computes the training loss of its process (diffusion or flow
+matching) and samples new batches. Lattice representations (``ModelConfig.lattice_repr``):
+
+* ``"ks"`` (default; DiffCSP++ / MatterGen style): the six log-space coordinates k of the
+  symmetric polar factor ``S = (L L^T)^(1/2)`` (:mod:`xtalgen.representations.lattice`),
+  standardised per component. Rotation-free and always a valid (positive-definite) lattice.
+* ``"matrix"`` (DiffCSP): the lattice matrix divided by ``lattice_scale``; the backbone
+  predicts a rotation-equivariant field ``M L``.
+ CSP fixes the atom types (the composition); DNG also
 generates them, with the number of atoms drawn from the training distribution.
 """
 
@@ -22,12 +29,22 @@ from xtalgen.models.diffusion import DiffusionConfig, DiffusionProcess
 from xtalgen.models.flow import FlowConfig, FlowProcess
 from xtalgen.models.process import NetFn, Process, State
 from xtalgen.nn.backbone import Backbone, BackboneConfig, types_to_onehot
+from xtalgen.representations.lattice import (
+    ks_to_matrix_torch,
+    matrix_to_ks,
+    matrix_to_ks_torch,
+)
 from xtalgen.representations.tensors import CrystalBatch
 
-__all__ = ["PROCESSES", "TASKS", "CrystalGenerativeModel", "ModelConfig"]
+__all__ = ["LATTICE_REPRS", "PROCESSES", "TASKS", "CrystalGenerativeModel", "ModelConfig"]
 
 PROCESSES = ("diffusion", "flow")
 TASKS = ("csp", "dng")
+LATTICE_REPRS = ("ks", "matrix")
+MIN_KS_STD = 0.1
+"""Floor of the per-component k standard deviation (Perov-5 is all cubic: five k are 0)."""
+KS_CLAMP = 6.0
+"""Decoded k-vectors are clipped to this many standard deviations around the training mean."""
 
 
 @dataclass
@@ -41,8 +58,13 @@ class ModelConfig:
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    lattice_repr: str = "ks"
+    """``"ks"`` (rotation-free log-space k-vector) or ``"matrix"`` (see the module docstring)."""
     lattice_scale: float = 1.0
-    """Angstrom per process unit: mean lattice-vector length of the training set."""
+    """Angstrom per unit of the backbone's lattice input: mean lattice-vector length in training."""
+    ks_mean: list[float] = field(default_factory=lambda: [0.0] * 6)
+    ks_std: list[float] = field(default_factory=lambda: [1.0] * 6)
+    """Per-component standardisation of k (``"ks"`` representation), fitted on training data."""
     num_atoms_counts: dict[int, int] = field(default_factory=dict)
     """Training distribution of atoms per cell (DNG samples from it)."""
     elements: list[int] = field(default_factory=list)
@@ -53,6 +75,9 @@ class ModelConfig:
             raise XtalgenError(f"unknown process {self.process!r}; choose one of {PROCESSES}")
         if self.task not in TASKS:
             raise XtalgenError(f"unknown task {self.task!r}; choose one of {TASKS}")
+        if self.lattice_repr not in LATTICE_REPRS:
+            raise XtalgenError(f"unknown lattice_repr {self.lattice_repr!r}; choose one of {LATTICE_REPRS}")
+        self.backbone.lattice_output = self.lattice_repr
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +85,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         data = dict(data)
+        data.setdefault("lattice_repr", "matrix")  # checkpoints written before "ks" existed
         return cls(
             backbone=BackboneConfig(**data.pop("backbone", {})),
             diffusion=DiffusionConfig(**data.pop("diffusion", {})),
@@ -77,6 +103,9 @@ class ModelConfig:
         for c in crystals:
             counts[c.num_sites] = counts.get(c.num_sites, 0) + 1
         self.lattice_scale = float(lengths.mean())
+        ks = matrix_to_ks(np.stack([c.lattice for c in crystals]))
+        self.ks_mean = [float(v) for v in ks.mean(0)]
+        self.ks_std = [float(max(v, MIN_KS_STD)) for v in ks.std(0)]
         self.num_atoms_counts = dict(sorted(counts.items()))
         self.elements = sorted({int(z) for c in crystals for z in c.species})
         return self
@@ -100,13 +129,40 @@ class CrystalGenerativeModel(nn.Module):
         else:
             mask[:] = True
         self.register_buffer("type_mask", mask, persistent=False)
+        self.register_buffer("ks_mean", torch.tensor(config.ks_mean), persistent=False)
+        self.register_buffer("ks_std", torch.tensor(config.ks_std), persistent=False)
 
     @property
     def generates_types(self) -> bool:
         return self.config.task == "dng"
 
+    @property
+    def lattice_shape(self) -> tuple[int, ...]:
+        """Per-crystal shape of the lattice in process space."""
+        return (6,) if self.config.lattice_repr == "ks" else (3, 3)
+
+    def encode_lattices(self, lattices: torch.Tensor) -> torch.Tensor:
+        """(B, 3, 3) angstrom -> process space."""
+        if self.config.lattice_repr == "ks":
+            ks = matrix_to_ks_torch(lattices.double()).to(lattices.dtype)
+            return (ks - self.ks_mean) / self.ks_std
+        return lattices / self.config.lattice_scale
+
+    def decode_lattices(self, lattices: torch.Tensor) -> torch.Tensor:
+        """Process space -> (B, 3, 3) angstrom (``"ks"``: the symmetric form, rows = vectors)."""
+        if self.config.lattice_repr == "ks":
+            # within KS_CLAMP standard deviations of the training mean: always a sane lattice
+            ks = lattices.clamp(-KS_CLAMP, KS_CLAMP) * self.ks_std + self.ks_mean
+            return ks_to_matrix_torch(ks.double()).to(lattices.dtype)
+        return lattices * self.config.lattice_scale
+
     def _net(self, num_atoms: torch.Tensor, batch: torch.Tensor) -> NetFn:
+        scale = self.config.lattice_scale
+        as_matrix = self.config.lattice_repr == "ks"
+
         def net(t, types, frac, lattices):  # the NetFn signature
+            if as_matrix:  # the backbone sees the lattice itself, in units of lattice_scale
+                lattices = self.decode_lattices(lattices) / scale
             return self.backbone(t, types, frac, lattices, num_atoms, batch)
 
         return net
@@ -114,7 +170,7 @@ class CrystalGenerativeModel(nn.Module):
     def to_state(self, batch: CrystalBatch) -> State:
         """A clean batch in process space."""
         return State(
-            lattices=batch.lattices / self.config.lattice_scale,
+            lattices=self.encode_lattices(batch.lattices),
             frac_coords=batch.frac_coords,
             types=types_to_onehot(batch.atom_types, self.config.backbone.n_types).to(
                 batch.frac_coords.dtype
@@ -173,12 +229,13 @@ class CrystalGenerativeModel(nn.Module):
             n_steps,
             generator,
             progress,
+            lattice_shape=self.lattice_shape,
         )
         if atom_types is None:
             logits = state.types.masked_fill(~self.type_mask, float("-inf"))
             atom_types = logits.argmax(-1) + 1
         return CrystalBatch(
-            lattices=state.lattices * self.config.lattice_scale,
+            lattices=self.decode_lattices(state.lattices),
             frac_coords=state.frac_coords,
             atom_types=atom_types.to(device).long(),
             num_atoms=num_atoms,

@@ -28,7 +28,7 @@ class State:
     """A (possibly noisy) batch in process space."""
 
     lattices: torch.Tensor
-    """(B, 3, 3) scaled lattice, rows are vectors."""
+    """(B, 3, 3) scaled lattice (rows are vectors), or (B, 6) standardised k-vector."""
     frac_coords: torch.Tensor
     """(N, 3) fractional coordinates in [0, 1)."""
     types: torch.Tensor
@@ -59,8 +59,10 @@ class Process(nn.Module, ABC):
         n_steps: int | None,
         generator: torch.Generator,
         progress: bool = False,
+        lattice_shape: tuple[int, ...] = (3, 3),
     ) -> State:
-        """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None."""
+        """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None;
+        ``lattice_shape``: per-crystal shape of the lattice in process space."""
 
     @staticmethod
     def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

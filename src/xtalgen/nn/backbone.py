@@ -7,7 +7,8 @@ A CSPNet-style network (DiffCSP, Jiao et al. 2023) over the fully connected in-c
   lattice vectors and to wrapping) and the lattice inner-product matrix ``L L^T`` (invariant to
   rotations of the crystal: lattice rows are vectors, a rotation maps ``L -> L R^T``);
 * outputs: a fractional-coordinate field (N, 3), invariant to rotations and translations; a
-  lattice field ``M L`` (B, 3, 3) with ``M`` invariant, hence rotation-equivariant; and atom-type
+  lattice field ``M L`` (B, 3, 3) with ``M`` invariant, hence rotation-equivariant (or, with
+  ``lattice_output="ks"``, six invariant numbers for a rotation-free lattice); and atom-type
   logits (N, n_types). All outputs are equivariant to permutations of the atoms of a crystal.
 """
 
@@ -41,6 +42,9 @@ class BackboneConfig:
     time_dim: int = 64
     n_types: int = MAX_Z
     """Width of the atom-type features: column ``Z - 1`` is element ``Z``."""
+    lattice_output: str = "matrix"
+    """``"matrix"``: a (B, 3, 3) field ``M L`` (rotation-equivariant); ``"ks"``: a (B, 6)
+    rotation-invariant field for the log-space k-vector of the symmetric lattice."""
 
 
 @dataclass
@@ -48,7 +52,7 @@ class BackboneOutput:
     """Fields predicted by the backbone for one batch."""
 
     lattice: torch.Tensor
-    """(B, 3, 3), transforms like the lattice (rows are vectors)."""
+    """(B, 3, 3), transforms like the lattice (rows are vectors); or (B, 6), invariant."""
     frac: torch.Tensor
     """(N, 3), in fractional units; invariant to rotations and periodic translations."""
     types: torch.Tensor
@@ -123,7 +127,10 @@ class Backbone(nn.Module):
         )
         self.norm_out = nn.LayerNorm(config.hidden_dim)
         self.frac_head = nn.Linear(config.hidden_dim, 3, bias=False)
-        self.lattice_head = nn.Linear(config.hidden_dim, 9, bias=False)
+        if config.lattice_output not in ("matrix", "ks"):
+            raise ValueError(f"lattice_output must be 'matrix' or 'ks', got {config.lattice_output!r}")
+        self.lattice_head = nn.Linear(config.hidden_dim, 9 if config.lattice_output == "matrix" else 6,
+                                      bias=config.lattice_output == "ks")
         self.type_head = nn.Linear(config.hidden_dim, config.n_types)
 
     def forward(
@@ -152,9 +159,11 @@ class Backbone(nn.Module):
             h = layer(h, frac_coords, lattice_ips, edges)
         h = self.norm_out(h)
         pooled = scatter_mean(h, batch, lattices.shape[0])
-        mixing = self.lattice_head(pooled).view(-1, 3, 3)
+        lattice_out = self.lattice_head(pooled)
+        if self.config.lattice_output == "matrix":
+            lattice_out = lattice_out.view(-1, 3, 3) @ lattices
         return BackboneOutput(
-            lattice=mixing @ lattices,
+            lattice=lattice_out,
             frac=self.frac_head(h),
             types=self.type_head(h),
         )
