@@ -10,6 +10,7 @@ and every failure with its reason.
 
     .venv/bin/python benchmarks/bench_wyckoff_roundtrip.py                  # both test sets
     .venv/bin/python benchmarks/bench_wyckoff_roundtrip.py --splits pilot_test --limit 200
+    .venv/bin/python benchmarks/bench_wyckoff_roundtrip.py --splits pilot_test --tokens
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from tqdm import tqdm
 from xtalgen.crystal import Crystal
 from xtalgen.data import load_dataset
 from xtalgen.representations import wyckoff as W
+from xtalgen.representations.tokens import WyckoffTokenizer
+
+TOKENIZER = WyckoffTokenizer()
 
 
 @dataclass
@@ -44,13 +48,14 @@ class Outcome:
     decode_ms: float
     match_ms: float
     reason: str = ""
+    ok_tokens: bool | None = None  # with --tokens: token ids of the 0.1 rep decode to a match
 
     @property
     def ok_at_01(self) -> bool:
         return self.ok_conventional or self.ok_primitive
 
 
-def round_trip(crystal: Crystal, matcher: StructureMatcher) -> Outcome:
+def round_trip(crystal: Crystal, matcher: StructureMatcher, tokens: bool = False) -> Outcome:
     props = crystal.properties
     outcome = Outcome(
         material_id=str(props.get("material_id", "?")),
@@ -94,6 +99,9 @@ def round_trip(crystal: Crystal, matcher: StructureMatcher) -> Outcome:
             )  # fmt: skip
             outcome.spacegroup = rep.spacegroup
             matched = outcome.ok_at_01
+            if tokens:
+                rep_tokens = TOKENIZER.detokenize(TOKENIZER.tokens_from_ids(TOKENIZER.encode(rep)))
+                outcome.ok_tokens = W.round_trip_matches(crystal, rep_tokens)
         else:
             matched = W.round_trip_matches(crystal, rep)
         if matched:
@@ -123,6 +131,11 @@ def summarise(split: str, outcomes: list[Outcome]) -> dict:
         "rate_conventional_0.1": sum(o.ok_conventional for o in outcomes) / n,
         "rate_primitive_0.1": sum(o.ok_primitive for o in outcomes) / n,
         "rate_either_0.1": sum(o.ok_at_01 for o in outcomes) / n,
+        "rate_tokens": (
+            sum(bool(o.ok_tokens) for o in outcomes) / n
+            if any(o.ok_tokens is not None for o in outcomes)
+            else None
+        ),
         "rate_with_fallbacks": sum(o.ok for o in outcomes) / n,
         "symprec_used": dict(Counter(str(o.symprec_used) for o in outcomes)),
         "encode_ms_mean": statistics.fmean(encode),
@@ -140,6 +153,9 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", default=["pilot_test", "biternary_test"])
     parser.add_argument("--limit", type=int, default=None, help="first N structures per split")
     parser.add_argument("--json", default=None, help="write the full summary to this file")
+    parser.add_argument(
+        "--tokens", action="store_true", help="also round-trip the default token sequence"
+    )
     args = parser.parse_args()
 
     matcher = StructureMatcher()
@@ -149,7 +165,9 @@ def main() -> None:
         crystals = list(load_dataset("mp20", split))
         if args.limit:
             crystals = crystals[: args.limit]
-        outcomes = [round_trip(c, matcher) for c in tqdm(crystals, desc=f"mp20/{split}")]
+        outcomes = [
+            round_trip(c, matcher, args.tokens) for c in tqdm(crystals, desc=f"mp20/{split}")
+        ]
         s = summarise(split, outcomes)
         summaries.append(s)
         print(
@@ -163,6 +181,8 @@ def main() -> None:
             f"space group = dataset column: {s['spacegroup_agrees_with_dataset']:.2%}"
         )
         print(f"  tolerance that succeeded: {s['symprec_used']}")
+        if s["rate_tokens"] is not None:
+            print(f"  token round trip (default TokenizerConfig): {s['rate_tokens']:.2%}")
         for f in s["failures"]:
             print(f"  {f['material_id']} {f['formula']} ({f['num_sites']} sites): {f['reason']}")
     if args.json:
