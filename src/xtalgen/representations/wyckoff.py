@@ -36,6 +36,7 @@ from xtalgen.errors import XtalgenError
 
 __all__ = [
     "FALLBACK_SYMPRECS",
+    "PRIMITIVE_SYMPREC",
     "WyckoffRepresentation",
     "WyckoffSite",
     "crystal_system",
