@@ -68,7 +68,8 @@ def _load_split(reference: str, split: str, fallback: str | None):
 def evaluate(
     samples: Annotated[Path, typer.Argument(help="File or folder of generated structures.")],
     reference: Annotated[str, typer.Option("--reference", "-r", help="Reference dataset: mp20, "
-                                           "mpts52, carbon24, perov5.")] = "mp20",
+                                           "mpts52, carbon24, perov5, or a file/folder of "
+                                           "structures (used as the test split).")] = "mp20",
     task: Annotated[str, typer.Option(help="dng (de novo generation) or csp.")] = "dng",
     split: Annotated[str, typer.Option(help="Reference (test) split; 'auto' = test, else "
                                        "offline_test.")] = "auto",
@@ -83,30 +84,44 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="DNG: seed of the subsample.")] = 0,
     jobs: Annotated[int, typer.Option(help="Worker processes (0 = all CPUs).")] = 0,
     table: Annotated[str, typer.Option(help="Per-structure table format: csv or parquet.")] = "csv",
+    eval_model: Annotated[str, typer.Option(help="Coverage cutoffs: auto (from --reference; "
+                                            "mp20 for a path), mp20, carbon or perovskite.")] = "auto",
 ) -> None:
     from xtalgen.metrics.report import write_report
 
     if task not in ("dng", "csp"):
         raise XtalgenError(f"--task must be dng or csp, got {task!r}")
-    if reference not in EVAL_MODELS:
-        raise XtalgenError(f"--reference must be one of {', '.join(EVAL_MODELS)}, got {reference!r}")
+    is_path = reference not in EVAL_MODELS
+    if is_path and not Path(reference).exists():
+        raise XtalgenError(f"--reference must be one of {', '.join(EVAL_MODELS)} or an existing "
+                           f"file or folder, got {reference!r}")
+    model = EVAL_MODELS.get(reference, "mp20") if eval_model == "auto" else eval_model
     crystals, source = _read_samples(samples)
-    test, test_split = _load_split(reference, "test" if split == "auto" else split,
-                                   "offline_test" if split == "auto" else None)
+    if is_path:
+        from xtalgen.data import load_dataset
+
+        test, test_split = load_dataset(Path(reference)), "file"
+        train_split = "none" if train_split == "auto" else train_split
+    else:
+        test, test_split = _load_split(reference, "test" if split == "auto" else split,
+                                       "offline_test" if split == "auto" else None)
     names = {"samples": f"{source} ({len(crystals)} structures)",
              "test": f"{reference} {test_split} ({len(test)} structures)"}
-    if split == "auto" and test_split != "test":
+    if not is_path and split == "auto" and test_split != "test":
         typer.echo(f"note: {reference} test split not available offline; using {test_split}", err=True)
     n_jobs = None if jobs <= 0 else jobs
     if task == "dng":
         from xtalgen.metrics.dng import DNGConfig, evaluate_dng
 
         train = None
-        if train_split != "none":
+        if train_split != "none" and is_path:
+            train, train_name = load_dataset(Path(train_split)), train_split
+            names["train"] = f"{train_name} ({len(train)} structures)"
+        elif train_split != "none":
             train, train_name = _load_split(reference, "train" if train_split == "auto" else train_split,
                                             "offline_train" if train_split == "auto" else None)
             names["train"] = f"{reference} {train_name} ({len(train)} structures)"
-        config = DNGConfig(eval_model=EVAL_MODELS[reference], n_subsample=n_subsample, seed=seed,
+        config = DNGConfig(eval_model=model, n_subsample=n_subsample, seed=seed,
                            matcher=matcher, n_jobs=n_jobs)
         result = evaluate_dng(crystals, test, train=train, config=config, reference_names=names)
     else:
