@@ -14,6 +14,7 @@ import torch
 
 from xtalgen.models.diffusion import DiffusionConfig, DiffusionProcess, cosine_alpha_bars
 from xtalgen.models.flow import FlowConfig, FlowProcess
+from xtalgen.models.process import State
 from xtalgen.models.torus import (
     wrap,
     wrapped_displacement,
@@ -87,8 +88,19 @@ def test_diffusion_sampler_reaches_the_data_with_an_oracle(n_steps: int | None) 
     assert torch.equal(state.types, types)  # CSP: types are never touched
 
 
-def test_flow_sampler_reaches_the_data_with_an_oracle() -> None:
+def test_diffusion_sampler_from_a_template() -> None:
+    process = DiffusionProcess(DiffusionConfig(timesteps=200))
+    template = State(LATTICE + 0.05, wrap(FRAC + 0.03), torch.eye(4)[:3])
+    state = process.sample(_diffusion_oracle(process), BATCH, template.types, 4, None,
+                           torch.Generator().manual_seed(0), init=template, noise_level=0.3)
+    torch.testing.assert_close(state.lattices, LATTICE, atol=2e-3, rtol=0)
+    assert wrapped_displacement(state.frac_coords - FRAC).abs().max() < 0.02
+
+
+@pytest.mark.parametrize("noise_level", [1.0, 0.4])
+def test_flow_sampler_reaches_the_data_with_an_oracle(noise_level: float) -> None:
     process = FlowProcess(FlowConfig(n_steps=50))
+    template = State(LATTICE + 0.05, wrap(FRAC + 0.03), torch.eye(4)[:3])
 
     def net(t, types, frac, lattices):
         remaining = 1 - t[0]
@@ -98,7 +110,8 @@ def test_flow_sampler_reaches_the_data_with_an_oracle() -> None:
             (torch.eye(4)[:3] - types) / remaining,
         )
 
-    state = process.sample(net, BATCH, None, 4, None, torch.Generator().manual_seed(0))
+    state = process.sample(net, BATCH, None, 4, None, torch.Generator().manual_seed(0),
+                           init=template, noise_level=noise_level)
     torch.testing.assert_close(state.lattices, LATTICE, atol=1e-4, rtol=0)
     assert wrapped_displacement(state.frac_coords - FRAC).abs().max() < 1e-4
     assert state.types.argmax(-1).tolist() == [0, 1, 2]
@@ -107,8 +120,6 @@ def test_flow_sampler_reaches_the_data_with_an_oracle() -> None:
 @pytest.mark.parametrize("process", [DiffusionProcess(), FlowProcess()])
 def test_losses_of_a_null_network(process) -> None:
     """Every loss term is reported, finite and positive for a network that predicts zeros."""
-    from xtalgen.models.process import State
-
     clean = State(LATTICE, FRAC, torch.eye(4)[:3])
     zero = process.loss(lambda t, a, x, lat: BackboneOutput(torch.zeros_like(lat), torch.zeros_like(x),
                                                             torch.zeros_like(a)), clean, BATCH, True)

@@ -109,6 +109,20 @@ def test_sample_csp_tags_targets(trained: Path) -> None:
     assert [c.formula for c in out] == [targets[0].formula] * 2 + [targets[1].formula] * 2
 
 
+def test_sample_csp_from_templates(trained: Path) -> None:
+    """At a tiny noise level the sample stays at its template (species order included)."""
+    generator = load_model(trained / "last.pt", n_steps=2)
+    targets = perovskites(2)
+    template = targets[1].replace(species=[8, 38, 8, 22, 8], lattice=np.eye(3) * 4.5)
+    out = generator.sample_csp(targets, k=1, templates=[[template], []], noise_level=0.01)
+    assert [c.properties["material_id"] for c in out] == ["toy-0", "toy-1"]
+    assert "template_noise" in out[0].properties and "template_noise" not in out[1].properties
+    assert out[0].species.tolist() == [8, 38, 8, 22, 8]
+    np.testing.assert_allclose(out[0].lattice_parameters, (4.5, 4.5, 4.5, 90, 90, 90), rtol=0.03)
+    diff = out[0].frac_coords - template.frac_coords
+    assert np.abs(diff - np.round(diff)).max() < 0.03
+
+
 def test_dng_diffusion_trains_and_samples(tmp_path: Path) -> None:
     crystals = perovskites()
     config = ModelConfig(process="diffusion", task="dng", backbone=TINY,

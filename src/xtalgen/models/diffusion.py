@@ -99,9 +99,10 @@ class DiffusionProcess(Process):
         losses["loss"] = total
         return losses
 
-    def timestep_grid(self, n_steps: int | None) -> list[int]:
-        """Decreasing integer steps from ``timesteps`` to 1 (all of them when n_steps is None)."""
-        T = self.config.timesteps
+    def timestep_grid(self, n_steps: int | None, start: int | None = None) -> list[int]:
+        """Decreasing integer steps from ``start`` (default ``timesteps``) to 1; all of them
+        when ``n_steps`` is None, else ``n_steps`` evenly strided ones."""
+        T = start or self.config.timesteps
         if n_steps is None or n_steps >= T:
             return list(range(T, 0, -1))
         grid = torch.linspace(T, 1, max(n_steps, 1)).round().long().tolist()
@@ -118,6 +119,8 @@ class DiffusionProcess(Process):
         generator: torch.Generator,
         progress: bool = False,
         lattice_shape: tuple[int, ...] = (3, 3),
+        init: State | None = None,
+        noise_level: float = 1.0,
     ) -> State:
         cfg = self.config
         device = batch.device
@@ -128,7 +131,13 @@ class DiffusionProcess(Process):
         if types is None:
             types = torch.randn((n_atoms, n_types), generator=generator, device=device)
 
-        grid = self.timestep_grid(n_steps)
+        start = None
+        if init is not None:  # forward-noise the template to the starting step
+            start = max(1, round(noise_level * cfg.timesteps))
+            ab = self.alpha_bars[start]
+            lattices = ab.sqrt() * init.lattices + (1 - ab).sqrt() * lattices
+            frac = wrap(init.frac_coords + self.sigmas[start] * self._randn_like(frac, generator))
+        grid = self.timestep_grid(n_steps, start)
         for i, t in enumerate(tqdm(grid, desc="diffusion", disable=not progress, leave=False)):
             s = grid[i + 1] if i + 1 < len(grid) else 0
             time = torch.full((n_graphs,), t / cfg.timesteps, device=device)

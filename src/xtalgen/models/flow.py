@@ -87,6 +87,8 @@ class FlowProcess(Process):
         generator: torch.Generator,
         progress: bool = False,
         lattice_shape: tuple[int, ...] = (3, 3),
+        init: State | None = None,
+        noise_level: float = 1.0,
     ) -> State:
         cfg = self.config
         device = batch.device
@@ -97,9 +99,14 @@ class FlowProcess(Process):
         types = fixed_types
         if types is None:
             types = torch.randn((n_atoms, n_types), generator=generator, device=device)
-        dt = 1.0 / n_steps
+        t_start = 0.0
+        if init is not None:  # start on the path from the noise to the template
+            t_start = 1.0 - noise_level
+            lattices = (1 - t_start) * lattices + t_start * init.lattices
+            frac = wrap(frac + t_start * wrapped_displacement(init.frac_coords - frac))
+        dt = (1.0 - t_start) / n_steps
         for i in tqdm(range(n_steps), desc="flow", disable=not progress, leave=False):
-            t = i * dt
+            t = t_start + i * dt
             out = net(torch.full((n_graphs,), t, device=device), types, frac, lattices)
             lattices = lattices + dt * out.lattice
             frac = wrap(frac + dt * (1 + cfg.coord_anneal * t) * out.frac)

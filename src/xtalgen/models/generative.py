@@ -203,6 +203,8 @@ class CrystalGenerativeModel(nn.Module):
         n_steps: int | None = None,
         generator: torch.Generator | None = None,
         progress: bool = False,
+        init: CrystalBatch | None = None,
+        noise_level: float = 1.0,
     ) -> CrystalBatch:
         """Generate one batch.
 
@@ -210,7 +212,13 @@ class CrystalGenerativeModel(nn.Module):
             num_atoms: (B,) atoms per crystal.
             atom_types: (N,) atomic numbers (CSP; N = num_atoms.sum()); None for DNG.
             n_steps: sampler steps (diffusion: strided below ``timesteps``; flow: Euler steps).
+            init: templates (CSP): start from them corrupted to ``noise_level`` in (0, 1]
+                instead of from pure noise; their atom types are used.
         """
+        if init is not None:
+            if not 0 < noise_level <= 1:
+                raise XtalgenError(f"noise_level must be in (0, 1], got {noise_level}")
+            num_atoms, atom_types = init.num_atoms, init.atom_types
         device = self.type_mask.device
         num_atoms = num_atoms.to(device)
         batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms)
@@ -230,6 +238,8 @@ class CrystalGenerativeModel(nn.Module):
             generator,
             progress,
             lattice_shape=self.lattice_shape,
+            init=None if init is None else self.to_state(init.to(device)),
+            noise_level=noise_level,
         )
         if atom_types is None:
             logits = state.types.masked_fill(~self.type_mask, float("-inf"))

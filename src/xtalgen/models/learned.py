@@ -145,32 +145,63 @@ class LearnedGenerator(Generator):
         *,
         seed: int | None = None,
         n_steps: int | None = None,
+        templates: Sequence[Sequence[Crystal]] | None = None,
+        noise_level: float = 0.5,
     ) -> list[Crystal]:
         """``k`` structures per target composition, each tagged with the target's
-        ``material_id`` and ``sample_index`` (0..k-1); ordered target by target."""
+        ``material_id`` and ``sample_index`` (0..k-1); ordered target by target.
+
+        ``templates`` (optional, one list per target, e.g. retrieved prototypes with the
+        target's composition): sample j of target i starts from ``templates[i][j % len]``
+        corrupted to ``noise_level`` (DiffCSP++-style); targets without a usable template
+        (none, or a different number of sites) start from pure noise.
+        """
         if self.task != "csp":
             raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")
+        if templates is not None and len(templates) != len(targets):
+            raise XtalgenError(f"{len(templates)} template lists for {len(targets)} targets")
         seed = 0 if seed is None else int(seed)
         generator = torch.Generator().manual_seed(seed)
-        counts, types, extras = [], [], []
+        plain: list[tuple[Crystal, dict[str, Any]]] = []
+        seeded: list[tuple[Crystal, dict[str, Any]]] = []
         for i, target in enumerate(targets):
             mid = target.properties.get("material_id", str(i))
+            usable = [t for t in (templates[i] if templates is not None else [])
+                      if sorted(t.species) == sorted(target.species)]
             for j in range(k):
-                counts.append(target.num_sites)
-                types.append(torch.tensor(np.array(target.species)))
-                extras.append({"material_id": mid, "sample_index": j, "composition": target.formula})
-        return self._sample(torch.tensor(counts), torch.cat(types), generator, seed, n_steps, extras)
+                extra = {"material_id": mid, "sample_index": j, "composition": target.formula}
+                if usable:
+                    extra["template_noise"] = noise_level
+                    seeded.append((usable[j % len(usable)], extra))
+                else:
+                    plain.append((target, extra))
+        out: list[Crystal] = []
+        if plain:
+            counts = torch.tensor([t.num_sites for t, _ in plain])
+            types = torch.cat([torch.tensor(np.array(t.species)) for t, _ in plain])
+            out += self._sample(counts, types, generator, seed, n_steps, [e for _, e in plain])
+        if seeded:
+            out += self._sample(None, None, generator, seed, n_steps, [e for _, e in seeded],
+                                init=[t for t, _ in seeded], noise_level=noise_level)
+        order = {(str(c.properties["material_id"]), c.properties["sample_index"]): c for c in out}
+        keys = [(str(t.properties.get("material_id", str(i))), j)
+                for i, t in enumerate(targets) for j in range(k)]
+        return [order[key] for key in keys if key in order]
 
     def _sample(
         self,
-        counts: torch.Tensor,
+        counts: torch.Tensor | None,
         types: torch.Tensor | None,
         generator: torch.Generator,
         seed: int,
         n_steps: int | None,
         extras: list[dict[str, Any]],
+        init: list[Crystal] | None = None,
+        noise_level: float = 1.0,
     ) -> list[Crystal]:
         n_steps = n_steps or self.n_steps
+        if init is not None:
+            counts = torch.tensor([c.num_sites for c in init])
         offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
         crystals: list[Crystal] = []
         failed = 0
@@ -178,8 +209,12 @@ class LearnedGenerator(Generator):
         for start in tqdm(starts, desc=f"sampling {self.name}", disable=not self.progress):
             stop = min(start + self.batch_size, len(counts))
             chunk_types = None if types is None else types[offsets[start] : offsets[stop]]
+            chunk_init = None
+            if init is not None:
+                chunk_init = CrystalBatch.from_crystals(init[start:stop])
             out = self.model.sample(counts[start:stop], chunk_types, n_steps=n_steps,
-                                    generator=generator, progress=self.progress)
+                                    generator=generator, progress=self.progress,
+                                    init=chunk_init, noise_level=noise_level)
             for i, crystal in enumerate(_to_crystals(out)):
                 if crystal is None:
                     failed += 1

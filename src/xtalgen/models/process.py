@@ -60,9 +60,15 @@ class Process(nn.Module, ABC):
         generator: torch.Generator,
         progress: bool = False,
         lattice_shape: tuple[int, ...] = (3, 3),
+        init: State | None = None,
+        noise_level: float = 1.0,
     ) -> State:
         """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None;
-        ``lattice_shape``: per-crystal shape of the lattice in process space."""
+        ``lattice_shape``: per-crystal shape of the lattice in process space.
+
+        With ``init`` (a template in process space, e.g. a retrieved prototype), sampling starts
+        from ``init`` corrupted to ``noise_level`` (1: pure noise, the template is ignored;
+        0.3: mostly template) instead of from pure noise, as in SDEdit / DiffCSP++."""
 
     @staticmethod
     def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
