@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import pdist
+from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
@@ -43,7 +44,12 @@ from xtalgen.metrics.fingerprints import (
 )
 from xtalgen.metrics.novelty import novel_mask, unique_mask
 from xtalgen.metrics.presets import COVERAGE_CUTOFFS, MATCHER_PRESETS, matcher_settings
-from xtalgen.metrics.symmetry import histogram_tvd, requested_space_groups, space_groups
+from xtalgen.metrics.symmetry import (
+    histogram_tvd,
+    requested_space_groups,
+    space_group,
+    space_groups,
+)
 from xtalgen.metrics.validity import MIN_DISTANCE, MIN_VOLUME, min_distance, smact_validity
 
 __all__ = ["DNGConfig", "evaluate_dng"]
@@ -119,7 +125,8 @@ def evaluate_dng(
 
     # -- validity ------------------------------------------------------------------------------
     with timer("validity"):
-        min_dist = np.array([min_distance(c) for c in samples])
+        bar = tqdm(samples, desc="validity", disable=not config.progress, leave=False)
+        min_dist = np.array([min_distance(c) for c in bar])
         volumes = np.array([c.volume for c in samples])
         struct_valid = (min_dist >= MIN_DISTANCE) & (volumes >= MIN_VOLUME)
         comp_valid = np.array([smact_validity(c) for c in samples])
@@ -240,7 +247,9 @@ def evaluate_dng(
 
     # -- symmetry -----------------------------------------------------------------------------
     with timer("symmetry"):
-        gen_sg, ref_sg = space_groups(samples), space_groups(test)
+        bar = tqdm(samples, desc="space groups", disable=not config.progress, leave=False)
+        gen_sg = np.array([space_group(c) for c in bar], dtype=int)
+        ref_sg = space_groups(test)
         requested = requested_space_groups(samples)
     ssettings = {"symprec": 0.1, "angle_tolerance": 5.0, "library": "spglib"}
     metrics += [
