@@ -153,6 +153,9 @@ def evaluate_dng(
     # -- coverage -----------------------------------------------------------------------------
     d_s, d_c = COVERAGE_CUTOFFS[config.eval_model]
     ref_ok = ~np.isnan(ref_struct).any(axis=1)
+    if not fp_ok.any() or not ref_ok.any():
+        raise XtalgenError("coverage needs CrystalNN fingerprints, and none could be computed for "
+                           + ("the samples" if not fp_ok.any() else "the reference"))
     with timer("coverage"):
         cov = coverage(gen_struct, gen_comp, ref_struct[ref_ok], ref_comp[ref_ok], d_s, d_c, n)
     csettings = {

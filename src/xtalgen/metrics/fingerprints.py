@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from functools import cache
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +93,19 @@ def crystals_sha256(crystals: Sequence[Crystal]) -> str:
     return digest.hexdigest()
 
 
+def _version(*names: str) -> str:
+    for name in names:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "unknown"
+
+
 def _cache_file(crystals: Sequence[Crystal]) -> Path:
     root = os.environ.get("XTALGEN_CACHE")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "xtalgen"
-    tag = f"matminer{version('matminer')}-pymatgen{version('pymatgen-core')}-v{_FORMAT}"
+    tag = f"matminer{_version('matminer')}-pymatgen{_version('pymatgen-core', 'pymatgen')}-v{_FORMAT}"
     return base / "fingerprints" / f"crystalnn-{crystals_sha256(crystals)}-{tag}.npy"
 
 
