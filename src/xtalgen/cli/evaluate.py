@@ -12,27 +12,26 @@ from xtalgen.errors import XtalgenError
 EVAL_MODELS = {"mp20": "mp20", "mpts52": "mp20", "carbon24": "carbon", "perov5": "perovskite"}
 """Coverage cutoffs per reference dataset (DiffCSP's MPTS-52 config reuses mp20's)."""
 
-HELP = """Evaluate generated crystals against a reference dataset.
-
-SAMPLES is a structure file (CIF, extxyz, POSCAR, pymatgen JSON), a folder of them, or a saved
-sample set (a folder holding samples.extxyz, as written by `xtalgen sample`; only that file is
-read). Writes OUT/metrics.json (every number with its description, settings, counts and package
-versions), OUT/structures.csv (one row per structure: which ones failed what), OUT/report.md
-and OUT/plots/.
-
---task dng: validity, COV-R/COV-P, Wasserstein distances (density, number of elements) on a
-seeded 1,000-sample valid subsample, uniqueness and novelty (matcher preset --matcher, against
-the training split), space-group statistics. The property distance needs a property predictor
-and is skipped from the command line (use xtalgen.metrics.evaluate_dng(property_fn=...)).
-
---task csp: each sample must name its target in its properties: `material_id` (of the
-reference structure) or `target_index` (0-based row of the reference split), plus
-`sample_index` (0..k-1; sample 0 is used for match_rate@1). Reports match rate and RMSE @1 and
-@k (StructureMatcher stol=0.5, angle_tol=10, ltol=0.3), optionally METRe and cRMSE.
-
-Offline, MP-20's full test split is not available: --split auto then uses offline_test (a
-uniform 1,000-structure sample of the test split) and says so in the outputs.
-"""
+HELP = (
+    "Evaluate generated crystals against a reference dataset.\n\n"
+    "SAMPLES is a structure file (CIF, extxyz, POSCAR, pymatgen JSON), a folder of them, or a "
+    "saved sample set (a folder holding samples.extxyz, as written by `xtalgen sample`; only "
+    "that file is read). Writes OUT/metrics.json (every number with its description, "
+    "settings, counts and package versions), OUT/structures.csv (one row per structure: which "
+    "ones failed what), OUT/report.md and OUT/plots/.\n\n"
+    "--task dng: validity, COV-R/COV-P, Wasserstein distances (density, number of elements) "
+    "on a seeded 1,000-sample valid subsample, uniqueness and novelty (matcher preset "
+    "--matcher, against the training split), space-group statistics. The property distance "
+    "needs a property predictor and is skipped from the command line (use "
+    "xtalgen.metrics.evaluate_dng(property_fn=...)).\n\n"
+    "--task csp: each sample must name its target in its properties: `material_id` (of the "
+    "reference structure) or `target_index` (0-based row of the reference split), plus "
+    "`sample_index` (0..k-1; sample 0 is used for match_rate@1). Reports match rate and RMSE "
+    "@1 and @k (StructureMatcher stol=0.5, angle_tol=10, ltol=0.3), optionally METRe and "
+    "cRMSE.\n\n"
+    "Offline, MP-20's full test split is not available: --split auto then uses offline_test "
+    "(a uniform 1,000-structure sample of the test split) and says so in the outputs."
+)
 
 
 def register(app: typer.Typer) -> None:
