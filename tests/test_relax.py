@@ -137,3 +137,23 @@ def test_rmsd_in_angstrom() -> None:
     moved.translate_sites([1], [0.1, 0.0, 0.0], frac_coords=False)
     r = rmsd_to_relaxed(same, Crystal.from_pymatgen(moved))
     assert 0.01 < r < 0.1  # a 0.1 A displacement of one of two atoms, after optimal alignment
+
+
+def test_stop_rule_gives_up_at_a_checkpoint_and_keeps_the_partial_result() -> None:
+    cu = Crystal.from_pymatgen(
+        Structure(
+            Lattice.cubic(3.3), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+        )
+    )
+    emt = Potential("emt", EMT())
+    seen: list[tuple[int, float]] = []
+
+    def stop_rule(step: int, energy: float) -> str | None:
+        seen.append((step, energy))
+        return "rejected: test" if step == 3 else None
+
+    res = relax_one(cu, emt, RelaxConfig(fmax=0.001, checkpoints=(1, 3)), stop_rule)
+    assert [s for s, _ in seen] == [1, 3]
+    assert res.error == "rejected: test" and not res.converged and res.n_steps == 3
+    assert res.crystal is not None and res.energy_per_atom == pytest.approx(seen[-1][1], abs=1e-4)
+    assert len(res.extra["energies"]) == 4 and res.extra["energies"][0] > res.extra["energies"][3]

@@ -28,6 +28,18 @@ def _read(path: Path) -> list:
     return result.crystals
 
 
+def _parse_reject(text: str) -> tuple[tuple[int, float], ...]:
+    from xtalgen.errors import XtalgenError
+
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        pairs = [item.split(":") for item in text.split(",")]
+        return tuple((int(step), float(limit)) for step, limit in pairs)
+    except ValueError:
+        raise XtalgenError(f"--reject-ehull must look like 100:1.0,200:0.5, got {text!r}") from None
+
+
 def screen(
     samples: Annotated[Path, typer.Argument(help="Structure file or folder (CIF, extxyz, ...).")],
     db: Annotated[
@@ -50,9 +62,13 @@ def screen(
     hull_reference: Annotated[
         Path | None, typer.Option(help="Folder of a hull reference (default: bundled MP-20).")
     ] = None,
-    reject_formation_energy: Annotated[
-        float, typer.Option(help="Skip relaxing if single-point E_form > this (eV/atom).")
-    ] = 1.0,
+    reject_ehull: Annotated[
+        str,
+        typer.Option(
+            help="Early rejection STEP:EHULL,... (eV/atom): stop a relaxation still "
+            "above EHULL at STEP; 'none' disables."
+        ),
+    ] = "100:1.0,200:0.5",
     plots: Annotated[
         bool, typer.Option(help="Write E_hull histogram and S.U.N. funnel PNGs.")
     ] = True,
@@ -79,7 +95,7 @@ def screen(
         scheduler=scheduler,
         novelty_reference=None if novelty_reference.lower() == "none" else novelty_reference,
         hull_reference=str(hull_reference) if hull_reference else None,
-        reject_formation_energy=reject_formation_energy,
+        reject_ehull=_parse_reject(reject_ehull),
         progress=progress,
     )
     store = CandidateStore(db)

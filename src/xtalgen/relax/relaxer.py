@@ -12,7 +12,7 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,8 @@ class RelaxConfig:
     per atom leaves ``[volume_ratio_min, volume_ratio_max]`` times the initial one or the energy
     leaves ``[-energy_bound, energy_bound]`` eV/atom. ``reject_initial_fmax`` (eV/angstrom) and
     ``reject_initial_energy`` (eV/atom): a crystal whose first single point exceeds either is
-    rejected as hopeless before any step (None disables the check).
+    rejected as hopeless before any step (None disables the check). ``checkpoints``: steps at
+    which ``relax_one``'s ``stop_rule`` is asked whether to give up.
     """
 
     fmax: float = 0.1
@@ -47,6 +48,7 @@ class RelaxConfig:
     reject_initial_fmax: float | None = None
     reject_initial_energy: float | None = None
     compute_rmsd: bool = True
+    checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.fmax > 0:
@@ -91,6 +93,10 @@ class _Exploded(RuntimeError):
     """Raised from the optimizer observer to stop a relaxation that went astray."""
 
 
+class _Stopped(RuntimeError):
+    """Raised from the optimizer observer when the stop rule gives up on a crystal."""
+
+
 def _max_force(atoms: Any) -> float:
     """Largest force norm (eV/angstrom) on an ASE Atoms or Filter."""
     forces = atoms.get_forces()
@@ -112,9 +118,18 @@ def _single_blas_thread() -> contextlib.AbstractContextManager:
 
 
 def relax_one(
-    crystal: Crystal, potential: Potential, config: RelaxConfig | None = None
+    crystal: Crystal,
+    potential: Potential,
+    config: RelaxConfig | None = None,
+    stop_rule: Callable[[int, float], str | None] | None = None,
 ) -> RelaxResult:
-    """Relax one crystal; never raises for a bad structure (the reason goes to ``error``)."""
+    """Relax one crystal; never raises for a bad structure (the reason goes to ``error``).
+
+    ``stop_rule(step, energy_per_atom)`` is asked at each step of ``config.checkpoints``; a
+    non-empty answer stops the relaxation there (early rejection of hopeless candidates): the
+    result keeps the partly relaxed crystal and its energy, ``converged=False`` and the answer
+    as ``error``. ``extra["energies"]`` holds the energy per atom of every step.
+    """
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
 
@@ -140,8 +155,11 @@ def relax_one(
             target = FrechetCellFilter(atoms) if config.relax_cell else atoms
             optimizer = FIRE(target, logfile=None)
 
+            energies = result.extra.setdefault("energies", [])
+
             def check() -> None:
                 energy = float(atoms.get_potential_energy()) / n_atoms
+                energies.append(round(energy, 5))
                 ratio = atoms.get_volume() / volume0
                 if not math.isfinite(energy) or not np.all(np.isfinite(atoms.get_positions())):
                     raise _Exploded("energy or positions became NaN")
@@ -149,6 +167,11 @@ def relax_one(
                     raise _Exploded(f"exploded: energy {energy:.3g} eV/atom")
                 if not config.volume_ratio_min <= ratio <= config.volume_ratio_max:
                     raise _Exploded(f"exploded: volume changed {ratio:.3g}x")
+                step = len(energies) - 1
+                if stop_rule is not None and step in config.checkpoints:
+                    reason = stop_rule(step, energy)
+                    if reason:
+                        raise _Stopped(reason)
 
             optimizer.attach(check, interval=1)
             with contextlib.redirect_stdout(io.StringIO()), _single_blas_thread():
@@ -168,6 +191,11 @@ def relax_one(
             )
         if config.compute_rmsd:
             result.rmsd = rmsd_to_relaxed(crystal, relaxed)
+    except _Stopped as exc:
+        result.error = str(exc)
+        result.n_steps = len(result.extra.get("energies", [])) - 1
+        result.energy_per_atom = float(atoms.get_potential_energy()) / n_atoms
+        result.crystal = Crystal.from_ase(atoms, properties=dict(crystal.properties))
     except _Exploded as exc:
         result.error = str(exc)
         result.crystal = None

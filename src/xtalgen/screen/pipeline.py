@@ -32,6 +32,9 @@ __all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
 
 FINISHED = ("invalid", "duplicate", "relaxed", "failed")
 
+DEFAULT_REJECT_EHULL: tuple[tuple[int, float], ...] = ((100, 1.0), (200, 0.5))
+"""Early rejection: (step, E_hull eV/atom) - a relaxation still above it at that step stops."""
+
 
 @dataclass
 class ScreenConfig:
@@ -41,13 +44,15 @@ class ScreenConfig:
     set), a path, a list of crystals, or None (novelty not checked: every structure counts as
     novel, and the store says so). ``require_converged``: a relaxation that hit ``max_steps``
     counts as failed (no stability flags); otherwise its E_hull is used as it is.
+    ``reject_ehull``: early rejection during relaxation (see ``WorkerSpec``; () disables).
     """
 
     potential: str = "chgnet"
     potential_kw: dict[str, Any] = field(default_factory=dict)
     fmax: float = 0.1
     max_steps: int = 300
-    reject_formation_energy: float | None = 1.0
+    reject_ehull: tuple[tuple[int, float], ...] = DEFAULT_REJECT_EHULL
+    reject_formation_energy: float | None = None
     reject_initial_fmax: float | None = 100.0
     require_comp_valid: bool = False
     dedup: bool = True
@@ -67,6 +72,7 @@ class ScreenConfig:
             potential_kw=tuple(sorted(self.potential_kw.items())),
             relax=relax,
             reject_formation_energy=self.reject_formation_energy,
+            reject_ehull=tuple(self.reject_ehull),
             reference=self.hull_reference,
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xtalgen.crystal import Crystal
+from xtalgen.relax.correction import corrected_energy
 from xtalgen.relax.hull import ConvexHull
 from xtalgen.relax.potential import get_potential, set_torch_threads
 from xtalgen.relax.reference import load_reference
@@ -23,16 +24,22 @@ __all__ = ["WorkerSpec", "screen_one"]
 class WorkerSpec:
     """What a worker needs to screen one structure (small, picklable).
 
-    ``reject_formation_energy``: a structure whose single-point formation energy (potential
-    energy against the elemental references, eV/atom) is above this is rejected before any
-    relaxation step; ``None`` disables. ``reference``: folder of a hull reference written by
-    ``HullReference.save`` (None: the bundled MP-20 reference); ``hull=False`` skips E_hull.
+    ``reject_ehull``: early rejection of hopeless candidates, ``((step, max_e_hull), ...)``:
+    a relaxation whose current E_hull (eV/atom, from the energy at that step) exceeds
+    ``max_e_hull`` at ``step`` stops there. The energy only goes down during a relaxation, so
+    the final E_hull would be lower, but rarely by much late in a run (thresholds measured in
+    benchmarks/results/stability.md). ``reject_formation_energy``: reject before any step when
+    the single-point formation energy (eV/atom) is above it (None: off; a poor criterion for
+    random cells, whose close contacts give high first energies that relax away).
+    ``reference``: folder of a hull reference written by ``HullReference.save`` (None: the
+    bundled MP-20 reference); ``hull=False`` skips E_hull.
     """
 
     potential: str = "chgnet"
     potential_kw: tuple[tuple[str, Any], ...] = ()
     relax: RelaxConfig = field(default_factory=RelaxConfig)
-    reject_formation_energy: float | None = 1.0
+    reject_ehull: tuple[tuple[int, float], ...] = ()
+    reject_formation_energy: float | None = None
     reference: str | None = None
     hull: bool = True
     threads: int | None = None
@@ -55,12 +62,25 @@ def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
     potential = get_potential(spec.potential, **dict(spec.potential_kw))
     config = spec.relax
     hull = _hull(spec.reference) if spec.hull else None
-    if hull is not None and spec.reject_formation_energy is not None:
-        composition = crystal.composition
-        if not hull.missing_elements(composition):
-            mu = hull.formation_energy_per_atom(composition, 0.0)  # = -sum x_i mu_i
-            config = replace(config, reject_initial_energy=spec.reject_formation_energy - mu)
-    result = relax_one(crystal, potential, config)
+    stop_rule = None
+    composition = crystal.composition
+    if hull is not None and not hull.missing_elements(composition):
+        mu = -hull.formation_energy_per_atom(composition, 0.0)  # sum x_i mu_i, eV/atom
+        if potential.correction != "none":  # MP2020 shifts depend on composition, not energy
+            mu -= corrected_energy(crystal, 0.0, potential.correction) / crystal.num_sites
+        if spec.reject_formation_energy is not None:
+            config = replace(config, reject_initial_energy=spec.reject_formation_energy + mu)
+        if spec.reject_ehull:
+            limits = dict(spec.reject_ehull)
+            config = replace(config, checkpoints=tuple(sorted(limits)))
+
+            def stop_rule(step: int, energy_per_atom: float) -> str | None:
+                e_hull = hull.e_above_hull_of_formation(composition, energy_per_atom - mu)
+                if e_hull.e_above_hull > limits[step]:
+                    return f"rejected: E_hull {e_hull.e_above_hull:.2f} eV/atom at step {step}"
+                return None
+
+    result = relax_one(crystal, potential, config, stop_rule)
     out: dict[str, Any] = {
         "cid": cid,
         "stage": "relaxed" if result.ok else "failed",
