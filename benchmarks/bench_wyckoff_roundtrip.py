@@ -100,8 +100,13 @@ def round_trip(crystal: Crystal, matcher: StructureMatcher, tokens: bool = False
             outcome.spacegroup = rep.spacegroup
             matched = outcome.ok_at_01
             if tokens:
-                rep_tokens = TOKENIZER.detokenize(TOKENIZER.tokens_from_ids(TOKENIZER.encode(rep)))
-                outcome.ok_tokens = W.round_trip_matches(crystal, rep_tokens)
+                try:
+                    ids = TOKENIZER.encode(rep)
+                    rep_tokens = TOKENIZER.detokenize(TOKENIZER.tokens_from_ids(ids))
+                    outcome.ok_tokens = W.round_trip_matches(crystal, rep_tokens)
+                except Exception as exc:
+                    outcome.ok_tokens = False
+                    reasons.append(f"tokens: {exc}")
         else:
             matched = W.round_trip_matches(crystal, rep)
         if matched:
@@ -183,7 +188,7 @@ def main() -> None:
         print(f"  tolerance that succeeded: {s['symprec_used']}")
         if s["rate_tokens"] is not None:
             print(f"  token round trip (default TokenizerConfig): {s['rate_tokens']:.2%}")
-        for f in s["failures"]:
+        for f in s["failures"] + [asdict(o) for o in outcomes if o.ok_tokens is False]:
             print(f"  {f['material_id']} {f['formula']} ({f['num_sites']} sites): {f['reason']}")
     if args.json:
         with open(args.json, "w") as fh:

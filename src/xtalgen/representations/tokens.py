@@ -35,7 +35,7 @@ class TokenizerConfig:
     """Free fractional coordinates: bins over [0, 1), value k / coord_bins."""
     length_step: float = 0.05
     """Lattice lengths: angstrom per bin."""
-    max_length: float = 60.0
+    max_length: float = 200.0
     """Largest representable lattice length (angstrom); longer ones are an error."""
     angle_step: float = 0.5
     """Lattice angles: degrees per bin, over (0, 180)."""
