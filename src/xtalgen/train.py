@@ -174,7 +174,10 @@ def train(
         torch.set_rng_state(ckpt["rng_state"])
     ddp_model: torch.nn.Module = model
     if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(model)
+        # CSP never uses the type head, so DDP must not wait for its gradients
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, find_unused_parameters=not model.generates_types
+        )
 
     provenance = dict(provenance or {})
     provenance.setdefault("n_train", len(train_set))

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
 
 def sample(
     generator: Annotated[
-        str, typer.Argument(help="Checkpoint file (.pt) or registered generator name (random-search).")
+        str,
+        typer.Argument(help="Checkpoint file (.pt), shipped checkpoint name (perov5-csp-flow) or "
+                       "registered generator name (random-search)."),
     ],
     n: Annotated[int, typer.Option("--n", help="Number of crystals.")] = 1000,
     composition: Annotated[
@@ -35,12 +37,16 @@ def sample(
     import time
 
     from xtalgen import io as xio
+    from xtalgen.checkpoints import shipped_checkpoints
     from xtalgen.errors import XtalgenError
     from xtalgen.models.base import GENERATORS, load_generator
 
     if n < 1:
         raise XtalgenError(f"--n must be at least 1, got {n}")
     kwargs = {}
+    shipped = shipped_checkpoints()
+    if generator in shipped and not Path(generator).exists():
+        generator = str(shipped[generator])
     if generator not in GENERATORS:
         kwargs = {"n_steps": steps, "batch_size": batch_size, "device": device, "progress": True}
     gen = load_generator(generator, **kwargs)
