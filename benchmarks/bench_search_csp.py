@@ -1,0 +1,179 @@
+"""CSP match rate and RMSE at k=1 and k=K of the search generators (substitution, random
+search, evolution) on Perov-5 test or MP-20 pilot_test, with the compute each used.
+
+Protocol (metrics-spec B.7): for each target, the generator gets the target's composition (and,
+for random search / evolution, its number of formula units) and returns up to K candidates,
+best first. match@1 uses the first candidate, match@K any of them; RMSE is pymatgen's
+normalised ``get_rms_dist`` with the CSP matcher (ltol=0.3, stol=0.5, angle_tol=10), mean over
+matched targets (the best candidate's RMSE at K). Templates for substitution: Perov-5 ``val``
+(for Perov-5 test) or MP-20 ``offline_train`` (for MP-20 pilot_test); never the test split.
+
+    .venv/bin/python benchmarks/bench_search_csp.py --method substitution --dataset perov5 \
+        --n-targets 500 --k 20 --no-relax --no-energies
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+POOLS = {"perov5": ("perov5", "val"), "mp20": ("mp20", "offline_train")}
+TARGETS = {"perov5": ("perov5", "test"), "mp20": ("mp20", "pilot_test")}
+
+
+def rms_dist(matcher, pred, target) -> float | None:
+    """Normalised RMS distance of a match, None when the CSP matcher finds none."""
+    try:
+        r = matcher.get_rms_dist(pred.to_pymatgen(), target.to_pymatgen())
+    except Exception:
+        return None
+    return None if r is None else float(r[0])
+
+
+def build_generator(args: argparse.Namespace):
+    from xtalgen.data import load_dataset
+    from xtalgen.search import PrototypeSubstitution, RandomSymmetricSearch, SearchBudget
+
+    common = dict(
+        relax=args.relax,
+        energies=args.energies,
+        max_steps=args.max_steps,
+        fmax=args.fmax,
+        progress=False,
+        budget=SearchBudget(max_potential_calls=args.max_calls, max_wall_time=args.max_time),
+    )
+    if args.method == "substitution":
+        pool = load_dataset(*POOLS[args.dataset], progress=False)
+        return PrototypeSubstitution(
+            pool=pool,
+            species_map=args.species_map,
+            ranking=args.ranking,
+            vote_weight=args.vote_weight,
+            vote_temperature=args.vote_temperature,
+            candidates_per_structure=args.candidates_per_structure,
+            **common,
+        )
+    if args.method == "random-search":
+        return RandomSymmetricSearch(candidates_per_structure=args.candidates_per_structure, **common)
+    from xtalgen.search.evolution import EvolutionarySearch
+
+    return EvolutionarySearch(**common)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--method", choices=["substitution", "random-search", "evolution"], required=True)
+    parser.add_argument("--dataset", choices=sorted(TARGETS), default="perov5")
+    parser.add_argument("--n-targets", type=int, default=500)
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--relax", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--energies", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--max-steps", type=int, default=200)
+    parser.add_argument("--fmax", type=float, default=0.1)
+    parser.add_argument("--max-calls", type=int, default=None, help="potential calls per target")
+    parser.add_argument("--max-time", type=float, default=None, help="seconds per target")
+    parser.add_argument("--species-map", default="similarity")
+    parser.add_argument("--ranking", default="prototype")
+    parser.add_argument("--vote-weight", type=float, default=0.0)
+    parser.add_argument("--vote-temperature", type=float, default=1.0)
+    parser.add_argument("--candidates-per-structure", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None, help="per-target JSON lines")
+    args = parser.parse_args()
+
+    from tqdm import tqdm
+
+    from xtalgen.data import load_dataset
+    from xtalgen.metrics.presets import csp_matcher
+    from xtalgen.search.common import parse_composition
+
+    targets = load_dataset(*TARGETS[args.dataset], progress=False)
+    rng = np.random.default_rng(args.seed)
+    n = min(args.n_targets, len(targets))
+    order = np.sort(rng.choice(len(targets), size=n, replace=False))
+    generator = build_generator(args)
+    matcher = csp_matcher()
+    rows, predictions = [], []
+    start = time.perf_counter()
+    out = args.out.open("w") if args.out else None
+    for i in tqdm(order, desc=f"{args.method} on {args.dataset}"):
+        target = targets[int(i)]
+        comp = parse_composition(target.formula)
+        z = target.num_sites // round(comp.num_atoms)
+        if args.method != "substitution":
+            generator.config.formula_units = (z,)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                preds = generator.generate(args.k, composition=target.formula, seed=args.seed)
+            except Exception as exc:  # no template, no compatible group: an unmatched target
+                preds, error = [], f"{type(exc).__name__}: {exc}"
+            else:
+                error = None
+        wall = time.perf_counter() - t0
+        rms = [rms_dist(matcher, p, target) for p in preds]
+        calls = max((p.properties.get("search_potential_calls", 0) for p in preds), default=0)
+        row = {
+            "material_id": target.properties.get("material_id"),
+            "formula": target.formula,
+            "n_pred": len(preds),
+            "rms": rms,
+            "potential_calls": calls,
+            "wall_s": round(wall, 3),
+            "error": error,
+        }
+        rows.append(row)
+        mid = target.properties.get("material_id")
+        predictions += [p.with_properties(material_id=mid, sample_index=r) for r, p in enumerate(preds)]
+        if out:
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    summary = summarize(rows, args.k)
+    summary.update(official_metrics(predictions, [targets[int(i)] for i in order], args.k))
+    summary.update(
+        method=args.method, dataset=args.dataset, n_targets=n, relax=args.relax,
+        energies=args.energies, species_map=args.species_map, ranking=args.ranking,
+        vote_weight=args.vote_weight, vote_temperature=args.vote_temperature,
+        total_wall_s=round(time.perf_counter() - start, 1),
+    )
+    print(json.dumps(summary, indent=1))
+
+
+def official_metrics(predictions: list, targets: list, k: int) -> dict:
+    """``xtalgen.metrics.csp.evaluate_csp`` (DiffCSP validity gates) on the targets run."""
+    from xtalgen.metrics.csp import CSPConfig, evaluate_csp
+
+    evaluation = evaluate_csp(predictions, targets, config=CSPConfig(k=k, n_jobs=1, progress=False))
+    return {f"official_{name}": value for name, value in evaluation.values().items()}
+
+
+def summarize(rows: list[dict], k: int) -> dict:
+    """Ungated match@1, match@k (fractions of all targets) and mean RMSE over matched targets."""
+    first = [r["rms"][0] if r["rms"] else None for r in rows]
+    best = [min((x for x in r["rms"][:k] if x is not None), default=None) for r in rows]
+    n = len(rows)
+
+    def rmse(values: list[float | None]) -> float:
+        got = [v for v in values if v is not None]
+        return float(np.mean(got)) if got else math.nan
+
+    return {
+        "match_rate@1": sum(v is not None for v in first) / n,
+        "rmse@1": rmse(first),
+        f"match_rate@{k}": sum(v is not None for v in best) / n,
+        f"rmse@{k}": rmse(best),
+        "mean_potential_calls_per_target": float(np.mean([r["potential_calls"] for r in rows])),
+        "mean_wall_s_per_target": float(np.mean([r["wall_s"] for r in rows])),
+        "no_candidates": sum(r["n_pred"] == 0 for r in rows),
+    }
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Prototype substitution as a :class:`Generator`.
+
+CSP (composition given): retrieve the pool crystals with the target's anonymous formula, map
+their species onto the target's (see :mod:`xtalgen.search.prototypes`), rescale the volume,
+optionally relax, and rank. Before any energy is known, templates are ordered by a prototype
+vote: templates are grouped by prototype (anonymous formula, space group, Wyckoff letters), each
+template votes ``exp(-distance / vote_temperature)`` for its prototype, and prototypes are taken
+in order of their votes (the chemically closest member represents each). With relaxation, the
+best ``candidates_per_structure x n`` candidates are relaxed and ranked by energy per atom.
+
+DNG (no composition): ion substitution in known structures. A random pool crystal has one or
+more elements replaced by chemically similar ones (probability ``exp(-distance / 0.5)``), and
+only compositions absent from the pool are kept, as in the substitution baselines of MatterGen.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+from xtalgen.models.base import Generator
+from xtalgen.search.common import (
+    BudgetTracker,
+    SearchBudget,
+    distinct,
+    parse_composition,
+    validate_spacegroup,
+)
+from xtalgen.search.prototypes import PrototypeIndex, SpeciesMap, element_distance, map_species
+from xtalgen.search.prototypes import substitute as substitute_species
+from xtalgen.search.scoring import RelaxSettings, Scored, provenance, rank_by_energy, score_crystals
+
+__all__ = ["PrototypeSubstitution", "SubstitutionConfig"]
+
+NOBLE_GASES = frozenset({2, 10, 18, 36, 54, 86})
+DNG_ELEMENTS = tuple(z for z in range(1, 84) if z not in NOBLE_GASES and z not in {43, 61})
+"""Elements a DNG substitution may introduce (H-Bi, no noble gases, Tc or Pm)."""
+
+
+@dataclass
+class SubstitutionConfig:
+    """Settings of :class:`PrototypeSubstitution` (all optional).
+
+    Attributes:
+        pool: template crystals (default: the bundled MP-20 training subset).
+        species_map: ``"similarity"`` or ``"electronegativity"`` (see ``map_species``).
+        ranking: ``"prototype"`` (vote over prototypes) or ``"similarity"`` (closest template
+            first) for ordering templates before energies are known.
+        vote_temperature: softness of the prototype vote (chemical-distance units).
+        candidates_per_structure: templates relaxed per requested structure.
+        rescale_volume: scale the cell by the atomic-volume ratio after substitution.
+        relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``).
+        dedupe: drop duplicates before returning.
+        max_atoms: largest template (sites) used.
+        n_substitutions: elements replaced per DNG proposal.
+        progress: show a progress bar.
+    """
+
+    pool: Sequence[Crystal] | None = None
+    species_map: str = "similarity"
+    ranking: str = "prototype"
+    vote_temperature: float = 1.0
+    vote_weight: float = 0.0
+    candidates_per_structure: int = 2
+    rescale_volume: bool = True
+    relax: bool = True
+    energies: bool = True
+    potential: Any = "chgnet"
+    fmax: float = 0.1
+    max_steps: int = 300
+    budget: SearchBudget = field(default_factory=SearchBudget)
+    dedupe: bool = True
+    max_atoms: int | None = None
+    n_substitutions: int = 1
+    progress: bool = True
+
+    def relax_settings(self) -> RelaxSettings:
+        return RelaxSettings(self.relax, self.energies, self.potential, self.fmax, self.max_steps)
+
+
+@dataclass
+class _Candidate:
+    template: int
+    species_map: SpeciesMap
+    prototype: tuple | None = None
+
+
+class PrototypeSubstitution(Generator):
+    """Prototype substitution; see the module docstring.
+
+    Example::
+
+        gen = PrototypeSubstitution(pool=my_crystals, relax=False)
+        crystals = gen.generate(5, composition="KMgF3")
+    """
+
+    name = "substitution"
+
+    def __init__(self, *, config: SubstitutionConfig | None = None, **overrides: Any) -> None:
+        config = config or SubstitutionConfig()
+        for key, value in overrides.items():
+            if not hasattr(config, key):
+                raise XtalgenError(f"unknown substitution setting {key!r}")
+            setattr(config, key, value)
+        if config.species_map not in {"similarity", "electronegativity"}:
+            raise XtalgenError(f"species_map must be similarity or electronegativity, got {config.species_map!r}")
+        if config.ranking not in {"prototype", "similarity"}:
+            raise XtalgenError(f"ranking must be prototype or similarity, got {config.ranking!r}")
+        self.config = config
+        self._index: PrototypeIndex | None = None
+
+    @property
+    def index(self) -> PrototypeIndex:
+        """The template index (built on first use)."""
+        if self._index is None:
+            pool = self.config.pool
+            if pool is None:
+                from xtalgen.data import load_dataset
+
+                pool = load_dataset("mp20", "offline_train")
+            if len(pool) == 0:
+                raise XtalgenError("the substitution template pool is empty")
+            self._index = PrototypeIndex(pool, self.config.max_atoms)
+        return self._index
+
+    def generate(
+        self,
+        n: int,
+        *,
+        composition: str | Mapping[str, float] | None = None,
+        spacegroup: int | None = None,
+        condition: Mapping[str, float] | None = None,
+        seed: int | None = None,
+    ) -> list[Crystal]:
+        """Up to ``n`` substituted (and, with ``relax``, relaxed and energy-ranked) crystals."""
+        if n < 1:
+            raise XtalgenError(f"n must be >= 1, got {n}")
+        if condition:
+            raise XtalgenError("substitution does not support property conditions")
+        spacegroup = validate_spacegroup(spacegroup)
+        cfg = self.config
+        scoring = cfg.relax or cfg.energies
+        n_try = n * cfg.candidates_per_structure if scoring else n
+        if composition is not None:
+            comp = parse_composition(composition)
+            candidates = self.ranked_candidates(comp, spacegroup)[:n_try]
+        else:
+            candidates = self._dng_candidates(n_try, np.random.default_rng(seed), spacegroup)
+        crystals = [
+            substitute_species(self.index.pool[c.template], c.species_map, cfg.rescale_volume)
+            for c in candidates
+        ]
+        tracker = BudgetTracker(cfg.budget)
+        scored = score_crystals(
+            crystals, cfg.relax_settings(), tracker, progress=cfg.progress, desc=self.name
+        )
+        source = {id(s): c for s, c in zip(scored, candidates)}
+        ranked = rank_by_energy(scored)
+        if cfg.dedupe:
+            by_id = {id(s.crystal): s for s in ranked}
+            ranked = [by_id[id(c)] for c in distinct([s.crystal for s in ranked])]
+        ranked = ranked[:n]
+        if len(ranked) < n:
+            warnings.warn(
+                f"substitution returned {len(ranked)} of {n} crystals ({len(candidates)} "
+                f"templates, {len(scored)} scored within the budget)",
+                stacklevel=2,
+            )
+        requested = None if composition is None else comp.reduced_formula
+        return [
+            self._provenance(s, source[id(s)], seed, requested, spacegroup, rank, tracker)
+            for rank, s in enumerate(ranked)
+        ]
+
+    def ranked_candidates(self, composition: Any, spacegroup: int | None = None) -> list[_Candidate]:
+        """Every template of the target's anonymous formula, best first (no energies)."""
+        index = self.index
+        target = {int(el.Z): round(a) for el, a in composition.reduced_composition.items()}
+        cands = [
+            _Candidate(i, map_species(index.counts[i], target, self.config.species_map))
+            for i in index.candidates(target)
+        ]
+        if spacegroup is not None or self.config.ranking == "prototype":
+            for c in cands:
+                c.prototype = index.prototype(c.template)
+        if spacegroup is not None:
+            cands = [c for c in cands if c.prototype is not None and c.prototype[1] == spacegroup]
+        if not cands:
+            sg = f" in space group {spacegroup}" if spacegroup is not None else ""
+            raise XtalgenError(
+                f"no template for {composition.reduced_formula}{sg}: none of the {len(index)} "
+                "pool crystals has its anonymous formula"
+            )
+        cands.sort(key=lambda c: (c.species_map.distance, c.template))
+        if self.config.ranking == "similarity":
+            return cands
+        return _prototype_vote(cands, self.config.vote_temperature, self.config.vote_weight)
+
+    def _dng_candidates(
+        self, n: int, rng: np.random.Generator, spacegroup: int | None
+    ) -> list[_Candidate]:
+        index = self.index
+        eligible = [i for ids in index.by_key.values() for i in ids]
+        if spacegroup is not None:
+            eligible = [i for i in eligible if index.prototype(i)[1] == spacegroup]
+        if not eligible:
+            raise XtalgenError("no pool crystal fits the requested space group and max_atoms")
+        out: list[_Candidate] = []
+        seen: set[tuple] = set()
+        for _ in range(50 * n):
+            if len(out) >= n:
+                break
+            i = int(eligible[rng.integers(len(eligible))])
+            counts = index.counts[i]
+            mapping = {z: z for z in counts}
+            present = set(counts)
+            k = min(self.config.n_substitutions, len(counts))
+            for old in rng.choice(sorted(counts), size=k, replace=False):
+                options = [z for z in DNG_ELEMENTS if z not in present]
+                w = np.exp([-element_distance(int(old), z) / 0.5 for z in options])
+                new = int(rng.choice(options, p=w / w.sum()))
+                mapping[int(old)] = new
+                present.add(new)
+            new_counts = {mapping[z]: a for z, a in counts.items()}
+            key = tuple(sorted(new_counts.items()))
+            if index.known_formula(new_counts) or (i, key) in seen:
+                continue
+            seen.add((i, key))
+            distance = sum(a * element_distance(z, mapping[z]) for z, a in counts.items())
+            out.append(_Candidate(i, SpeciesMap(mapping, distance / sum(counts.values()))))
+        return out
+
+    def _provenance(
+        self,
+        scored: Scored,
+        cand: _Candidate,
+        seed: int | None,
+        requested: str | None,
+        spacegroup: int | None,
+        rank: int,
+        tracker: BudgetTracker,
+    ) -> Crystal:
+        template = self.index.pool[cand.template]
+        return provenance(
+            scored, generator=self.name, seed=seed, composition=requested,
+            spacegroup_requested=spacegroup, rank=rank,
+            template_material_id=template.properties.get("material_id"),
+            template_formula=template.formula,
+            species_substitution=cand.species_map.label(),
+            substitution_distance=round(cand.species_map.distance, 4),
+            search_potential_calls=tracker.potential_calls,
+            search_wall_time=round(tracker.elapsed, 3),
+        )
+
+
+def _prototype_vote(
+    cands: list[_Candidate], temperature: float, weight: float
+) -> list[_Candidate]:
+    """Candidates grouped by prototype: one representative per prototype, then the second-best
+    member of each prototype, and so on. Prototypes are ordered by
+    ``best distance - weight * log(vote)`` (``weight=0``: closest template first)."""
+    groups: dict[tuple, list[_Candidate]] = {}
+    for c in cands:  # cands are sorted by distance: each group's first member is its closest
+        groups.setdefault(c.prototype or (), []).append(c)
+    t = max(temperature, 1e-6)
+    votes = {key: sum(math.exp(-c.species_map.distance / t) for c in members)
+             for key, members in groups.items()}
+    order = sorted(
+        groups,
+        key=lambda key: groups[key][0].species_map.distance - weight * math.log(votes[key]),
+    )
+    out: list[_Candidate] = []
+    depth = 0
+    while len(out) < len(cands):
+        out += [groups[key][depth] for key in order if depth < len(groups[key])]
+        depth += 1
+    return out
+
