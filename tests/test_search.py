@@ -169,3 +169,56 @@ def test_helpers(nacl: Crystal, si: Crystal) -> None:
     squeezed = nacl.replace(lattice=np.eye(3) * 2.0)
     assert min_distance_ok(nacl) and not min_distance_ok(squeezed)
     assert len(distinct([nacl, nacl, si])) == 2
+
+
+def test_evolution_improves_on_its_initial_population(lj_potential) -> None:
+    from xtalgen.search import EvolutionarySearch
+
+    ga = EvolutionarySearch(potential=lj_potential, population_size=3, offspring_per_generation=3,
+                            n_generations=2, max_steps=2, progress=False, formula_units=(2,))
+    out = ga.generate(3, composition="NaCl", seed=0)
+    assert 1 <= len(out) <= 3
+    energies = [c.properties["energy_per_atom"] for c in out]
+    assert energies == sorted(energies)
+    assert all(c.formula == "NaCl" and c.num_sites == 4 for c in out)
+    assert {c.properties["generator"] for c in out} == {"evolution"}
+    assert 3 < out[0].properties["n_evaluated"] <= 3 + 2 * 3
+    assert out[0].properties["search_potential_calls"] <= out[0].properties["n_evaluated"] * 3
+    assert all(c.properties["operator"] in {"random", "symmetric", "strain", "permutation",
+                                            "crossover"} for c in out)
+    again = ga.generate(3, composition="NaCl", seed=0)
+    assert [c.properties["energy_per_atom"] for c in again] == pytest.approx(energies)
+
+
+def test_evolution_needs_a_composition_and_energies() -> None:
+    from xtalgen.search import EvolutionarySearch
+
+    with pytest.raises(XtalgenError, match="composition"):
+        EvolutionarySearch(progress=False).generate(1)
+    with pytest.raises(XtalgenError, match="energies"):
+        EvolutionarySearch(relax=False, energies=False)
+    with pytest.raises(XtalgenError, match="operators"):
+        EvolutionarySearch(operator_weights={"teleport": 1.0})
+
+
+def test_operators_preserve_composition(nacl: Crystal, si: Crystal) -> None:
+    from xtalgen.search import operators
+
+    rng = np.random.default_rng(0)
+    strained = operators.lattice_strain(nacl, rng, sigma=0.2)
+    assert np.isclose(strained.volume, nacl.volume)
+    assert not np.allclose(strained.lattice, nacl.lattice)
+    swapped = operators.permutation(nacl, rng, n_swaps=1)
+    assert sorted(swapped.species) == sorted(nacl.species)
+    assert not np.array_equal(swapped.species, nacl.species)
+    assert operators.permutation(si, rng) is None
+    for _ in range(5):
+        child = operators.cut_and_splice(nacl, strained, rng)
+        assert child is not None and child.formula == "NaCl" and child.num_sites == 8
+    mutated = [operators.symmetric_mutation(nacl, np.random.default_rng(i)) for i in range(4)]
+    mutated = [m for m in mutated if m is not None]
+    assert mutated and all(m.formula == "NaCl" for m in mutated)
+    assert any(not np.allclose(m.lattice, nacl.lattice) for m in mutated)
+    first = operators.symmetric_mutation(nacl, np.random.default_rng(7))
+    second = operators.symmetric_mutation(nacl, np.random.default_rng(7))
+    assert (first is None and second is None) or first.allclose(second)

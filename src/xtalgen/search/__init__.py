@@ -15,10 +15,13 @@ and ``search_wall_time`` (s, the whole call), and ``sample_index`` (rank, 0 = be
 from __future__ import annotations
 
 from xtalgen.search.common import SearchBudget
+from xtalgen.search.evolution import EvolutionarySearch, EvolutionConfig
 from xtalgen.search.random_search import RandomSearchConfig, RandomSymmetricSearch
 from xtalgen.search.substitution import PrototypeSubstitution, SubstitutionConfig
 
 __all__ = [
+    "EvolutionConfig",
+    "EvolutionarySearch",
     "PrototypeSubstitution",
     "RandomSearchConfig",
     "RandomSymmetricSearch",

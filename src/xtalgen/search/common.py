@@ -39,7 +39,7 @@ def parse_composition(composition: str | Mapping[str, float]) -> Any:
 
     Raises XtalgenError for an unreadable formula, unknown elements or fractional amounts.
     """
-    from pymatgen.core import Composition
+    from pymatgen.core import Composition, Element
 
     try:
         comp = Composition(composition)
@@ -48,7 +48,7 @@ def parse_composition(composition: str | Mapping[str, float]) -> Any:
     if comp.num_atoms <= 0:
         raise XtalgenError(f"composition {composition!r} has no atoms")
     for element, amount in comp.items():
-        if getattr(element, "Z", 0) < 1 or getattr(element, "symbol", "") in {"D", "T"}:
+        if not isinstance(element, Element) or element.symbol in {"D", "T"}:
             raise XtalgenError(f"composition {composition!r} has an unknown element {element}")
         if abs(amount - round(amount)) > 1e-6 or amount < 0.5:
             raise XtalgenError(

@@ -18,15 +18,25 @@ from xtalgen.crystal import Crystal
 __all__ = ["compatible_spacegroups", "pick_spacegroup", "random_symmetric_crystal"]
 
 
-@functools.lru_cache(maxsize=256)
-def compatible_spacegroups(counts: tuple[int, ...]) -> tuple[int, ...]:
-    """Space groups (1-230) whose Wyckoff multiplicities can hold ``counts`` atoms per species."""
+@functools.cache
+def _wyckoff_bounds(spacegroup: int) -> tuple[list[int], list[int | None]]:
+    """pyxtal's (distinct Wyckoff multiplicities, max uses of each; None = unlimited)."""
     from pyxtal.symmetry import Group
+
+    return Group(spacegroup)._get_base_and_upper_bounds()
+
+
+@functools.lru_cache(maxsize=1024)
+def compatible_spacegroups(counts: tuple[int, ...]) -> tuple[int, ...]:
+    """Space groups (1-230) whose Wyckoff multiplicities can hold ``counts`` atoms per species
+    (pyxtal's ``Group.check_compatible``, with the per-group tables cached per process)."""
+    from pyxtal.util import get_wyc_from_comp
 
     out = []
     for sg in range(1, 231):
+        base, upper = _wyckoff_bounds(sg)
         try:
-            ok, _ = Group(sg).check_compatible(list(counts))
+            ok = len(get_wyc_from_comp(list(counts), base, upper, max_wyc=1)) > 0
         except Exception:
             ok = False
         if ok:
