@@ -82,11 +82,17 @@ def _novel_in_group(task: tuple[str, list[Any], list[Any]]) -> list[bool]:
     if not references:
         return [True] * len(items)
     matcher = PreparedMatcher(preset)
-    prepared_refs = [matcher.prepare(_structure(r)) for r in references]
+    prepared_refs: list[Any] = [None] * len(references)  # reduced lazily, then reused
+
+    def ref(j: int) -> Any:
+        if prepared_refs[j] is None:
+            prepared_refs[j] = matcher.prepare(_structure(references[j]))
+        return prepared_refs[j]
+
     flags = []
     for item in items:
         prepared = matcher.prepare(_structure(item))
-        flags.append(not any(matcher.fit(prepared, ref) for ref in prepared_refs))
+        flags.append(not any(matcher.fit(prepared, ref(j)) for j in range(len(references))))
     return flags
 
 
