@@ -43,6 +43,7 @@ from xtalgen.metrics.fingerprints import (
     structure_fingerprints,
 )
 from xtalgen.metrics.novelty import novel_mask, unique_mask
+from xtalgen.metrics.parallel import cpu_seconds
 from xtalgen.metrics.presets import COVERAGE_CUTOFFS, MATCHER_PRESETS, matcher_settings
 from xtalgen.metrics.symmetry import (
     histogram_tvd,
@@ -85,18 +86,22 @@ class DNGConfig:
 
 
 class _Timer:
+    """Wall and CPU seconds (this process plus finished worker processes) per stage."""
+
     def __init__(self) -> None:
         self.times: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def __call__(self, name: str):
         timer = self
 
         class _Block:
             def __enter__(self) -> None:
-                self.start = time.perf_counter()
+                self.start, self.cpu = time.perf_counter(), cpu_seconds()
 
             def __exit__(self, *exc: object) -> None:
                 timer.times[name] = round(time.perf_counter() - self.start, 3)
+                timer.cpu[name] = round(cpu_seconds() - self.cpu, 3)
 
         return _Block()
 
@@ -298,6 +303,7 @@ def evaluate_dng(
         "references": dict(reference_names or {}),
         "config": asdict(config),
         "timings_s": timer.times,
+        "cpu_s": timer.cpu,
     }
     ref_values = {
         "density": ref_density,

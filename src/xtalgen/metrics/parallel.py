@@ -14,10 +14,18 @@ from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
-__all__ = ["default_jobs", "parallel_map"]
+__all__ = ["cpu_seconds", "default_jobs", "parallel_map"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used by this process and its finished (joined) worker processes."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def default_jobs() -> int:
