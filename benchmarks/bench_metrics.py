@@ -92,8 +92,8 @@ def part_dng(n: int, jobs: int | None) -> list[tuple[str, str]]:
     result, wall, cpu = timed("dng suite", lambda: evaluate_dng(samples, test, train=train, config=config))
     rows = [(f"DNG suite, {n} samples vs offline_test (1,000), novelty vs offline_train "
              f"({len(train)}): wall / cpu", f"{wall:.0f} s / {cpu:.0f} s")]
-    cpu = result.info.get("cpu_s", {})
-    rows += [(f"  stage {k} (wall / cpu)", f"{s:.1f} s / {cpu.get(k, float('nan')):.1f} s")
+    stage_cpu = result.info.get("cpu_s", {})
+    rows += [(f"  stage {k} (wall / cpu)", f"{s:.1f} s / {stage_cpu.get(k, float('nan')):.1f} s")
              for k, s in result.info["timings_s"].items()]
     rows.append(("reference fingerprints, cold cache + 2 samples (wall / cpu)",
                  f"{ref_wall:.0f} s / {ref_cpu:.0f} s"))
