@@ -37,7 +37,9 @@ def _parse_reject(text: str) -> tuple[tuple[int, float], ...]:
         pairs = [item.split(":") for item in text.split(",")]
         return tuple((int(step), float(limit)) for step, limit in pairs)
     except ValueError:
-        raise XtalgenError(f"--reject-ehull must look like 100:1.0,200:0.5, got {text!r}") from None
+        raise XtalgenError(
+            f"--reject-ehull must look like 50:1.5,100:0.8,200:0.4, got {text!r}"
+        ) from None
 
 
 def screen(
@@ -68,7 +70,7 @@ def screen(
             help="Early rejection STEP:EHULL,... (eV/atom): stop a relaxation still "
             "above EHULL at STEP; 'none' disables."
         ),
-    ] = "100:1.0,200:0.5",
+    ] = "50:1.5,100:0.8,200:0.4",
     plots: Annotated[
         bool, typer.Option(help="Write E_hull histogram and S.U.N. funnel PNGs.")
     ] = True,
