@@ -100,15 +100,13 @@ class InteractionLayer(nn.Module):
     def forward(
         self,
         h: torch.Tensor,
-        frac_coords: torch.Tensor,
-        lattice_ips: torch.Tensor,
+        edge_features: torch.Tensor,
         edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
     ) -> torch.Tensor:
-        src, dst, graph = edges
+        """``edge_features``: (E, 9 + 6 n_freqs) = [L L^T of the crystal, fourier(f_j - f_i)]."""
+        src, dst, _ = edges
         hn = self.norm(h)
-        diff = frac_coords[dst] - frac_coords[src]
-        edge_in = torch.cat([lattice_ips[graph], fourier_features(diff, self.n_freqs)], dim=-1)
-        pre = self.src_proj(hn)[src] + self.dst_proj(hn)[dst] + self.edge_proj(edge_in)
+        pre = self.src_proj(hn)[src] + self.dst_proj(hn)[dst] + self.edge_proj(edge_features)
         messages = self.edge_out(pre)
         agg = scatter_mean(messages, src, h.shape[0])
         return h + self.node_mlp(torch.cat([hn, agg], dim=-1))
@@ -155,8 +153,13 @@ class Backbone(nn.Module):
         h = self.node_in(torch.cat([type_features, temb], dim=-1))
         lattice_ips = (lattices @ lattices.transpose(-1, -2)).flatten(1)  # (B, 9), invariant
         edges = fully_connected_edges(num_atoms)
+        src, dst, graph = edges
+        diff = frac_coords[dst] - frac_coords[src]  # computed once, shared by all layers
+        edge_features = torch.cat(
+            [lattice_ips[graph], fourier_features(diff, self.config.n_freqs)], dim=-1
+        )
         for layer in self.layers:
-            h = layer(h, frac_coords, lattice_ips, edges)
+            h = layer(h, edge_features, edges)
         h = self.norm_out(h)
         pooled = scatter_mean(h, batch, lattices.shape[0])
         lattice_out = self.lattice_head(pooled)
