@@ -156,3 +156,52 @@ def test_chgnet_screening_of_two_tiny_cells(tmp_path: Path) -> None:
     assert abs(rows[0]["e_above_hull"]) < 0.05 and 0 <= rows[1]["e_above_hull"] < 0.15
     assert summary.metrics["mattergen"]["frac_sun"] == 0.5  # novelty not checked here
     assert summary.metrics["strict"]["frac_sun"] == 0.0
+
+
+def test_cli_screen_relax_and_candidates(tmp_path: Path, reference: str, capsys) -> None:
+    from xtalgen.cli.main import main
+    from xtalgen.io import read, write
+
+    samples_file = tmp_path / "samples.extxyz"
+    write(samples()[:4], samples_file)
+    db = tmp_path / "c.db"
+    args = [
+        "screen",
+        str(samples_file),
+        "--db",
+        str(db),
+        "--potential",
+        "emt",
+        "--workers",
+        "1",
+        "--novelty-reference",
+        "none",
+        "--hull-reference",
+        reference,
+        "--no-progress",
+    ]
+    main(args)
+    out = capsys.readouterr().out
+    assert "4 candidates" in out and "S.U.N." in out and "stable" in out
+    assert (tmp_path / "c_ehull_hist.png").stat().st_size > 1000
+    assert (tmp_path / "c_sun_funnel.png").stat().st_size > 1000
+    main(["candidates", str(db), "stage=relaxed", "--out", str(tmp_path / "relaxed.cif")])
+    assert len(read(tmp_path / "relaxed.cif")) == 2  # fcc Cu (2 duplicates) and Au
+    main(
+        [
+            "relax",
+            str(samples_file),
+            "--out",
+            str(tmp_path / "relaxed.extxyz"),
+            "--potential",
+            "emt",
+            "--max-steps",
+            "200",
+        ]
+    )
+    relaxed = read(tmp_path / "relaxed.extxyz")
+    assert len(relaxed) == 4 and all("energy_per_atom" in c.properties for c in relaxed)
+    with pytest.raises(SystemExit) as exc:
+        main(["screen", str(samples_file), "--db", str(db), "--reject-ehull", "oops"])
+    assert exc.value.code == 1
+    assert "--reject-ehull must look like" in capsys.readouterr().err
