@@ -63,7 +63,9 @@ def build_generator(args: argparse.Namespace):
         return RandomSymmetricSearch(candidates_per_structure=args.candidates_per_structure, **common)
     from xtalgen.search.evolution import EvolutionarySearch
 
-    return EvolutionarySearch(**common)
+    return EvolutionarySearch(population_size=args.population,
+                              offspring_per_generation=args.offspring,
+                              n_generations=args.generations, **common)
 
 
 def main() -> None:
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--method", choices=["substitution", "random-search", "evolution"], required=True)
     parser.add_argument("--dataset", choices=sorted(TARGETS), default="perov5")
     parser.add_argument("--n-targets", type=int, default=500)
+    parser.add_argument("--select", choices=["random", "small15"], default="random",
+                        help="small15: 15 seeded targets with <= 12 sites (the USPEX-style set)")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--relax", action=argparse.BooleanOptionalAction, default=False)
@@ -83,6 +87,9 @@ def main() -> None:
     parser.add_argument("--ranking", default="prototype")
     parser.add_argument("--vote-weight", type=float, default=0.0)
     parser.add_argument("--vote-temperature", type=float, default=1.0)
+    parser.add_argument("--population", type=int, default=8)
+    parser.add_argument("--offspring", type=int, default=8)
+    parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--candidates-per-structure", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="per-target JSON lines")
     args = parser.parse_args()
@@ -94,9 +101,8 @@ def main() -> None:
     from xtalgen.search.common import parse_composition
 
     targets = load_dataset(*TARGETS[args.dataset], progress=False)
-    rng = np.random.default_rng(args.seed)
-    n = min(args.n_targets, len(targets))
-    order = np.sort(rng.choice(len(targets), size=n, replace=False))
+    order = select_targets(targets, args)
+    n = len(order)
     generator = build_generator(args)
     matcher = csp_matcher()
     rows, predictions = [], []
@@ -141,9 +147,26 @@ def main() -> None:
         method=args.method, dataset=args.dataset, n_targets=n, relax=args.relax,
         energies=args.energies, species_map=args.species_map, ranking=args.ranking,
         vote_weight=args.vote_weight, vote_temperature=args.vote_temperature,
-        total_wall_s=round(time.perf_counter() - start, 1),
+        total_wall_s=round(time.perf_counter() - start, 1), select=args.select,
+        max_steps=args.max_steps, max_calls=args.max_calls,
+        candidates_per_structure=args.candidates_per_structure,
     )
+    if args.select == "small15":
+        summary["formulas"] = [targets[int(i)].formula for i in order]
+    if args.method == "evolution":
+        summary.update(population=args.population, offspring=args.offspring,
+                       generations=args.generations)
     print(json.dumps(summary, indent=1))
+
+
+def select_targets(targets, args: argparse.Namespace) -> np.ndarray:
+    """Seeded target indices: ``n_targets`` at random, or the ``small15`` set."""
+    if args.select == "small15":
+        small = [i for i, c in enumerate(targets) if c.num_sites <= 12]
+        return np.sort(np.random.default_rng(15).choice(small, size=15, replace=False))
+    rng = np.random.default_rng(args.seed)
+    n = min(args.n_targets, len(targets))
+    return np.sort(rng.choice(len(targets), size=n, replace=False))
 
 
 def official_metrics(predictions: list, targets: list, k: int) -> dict:
