@@ -104,6 +104,8 @@ def round_trip(crystal: Crystal, matcher: StructureMatcher, tokens: bool = False
                     ids = TOKENIZER.encode(rep)
                     rep_tokens = TOKENIZER.detokenize(TOKENIZER.tokens_from_ids(ids))
                     outcome.ok_tokens = W.round_trip_matches(crystal, rep_tokens)
+                    if not outcome.ok_tokens:
+                        reasons.append(f"tokens: no match ({rep_tokens.to_string(4)})")
                 except Exception as exc:
                     outcome.ok_tokens = False
                     reasons.append(f"tokens: {exc}")
