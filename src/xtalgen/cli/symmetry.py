@@ -24,12 +24,12 @@ def symmetry(
         float, typer.Option("--angle-tolerance", help="Angle tolerance in degrees.", min=0.0)
     ] = 5.0,
 ) -> None:
-    """Formula, space group (symbol and number), crystal system and Wyckoff sites per structure.
+    """Space group, crystal system and Wyckoff sites of each structure in a file.
 
-    Symmetry is found with spglib (through pyxtal) at --symprec (0.1 angstrom, the field's usual
-    tolerance). The Wyckoff table lists each symmetry-distinct site of the conventional cell:
-    element, Wyckoff position (multiplicity and letter), site symmetry and the fractional
-    coordinates of its representative position.
+    Symmetry comes from spglib (through pyxtal) at --symprec angstrom.
+    The Wyckoff table lists the symmetry-distinct sites of the conventional
+    cell: element, Wyckoff position, site symmetry and the fractional
+    coordinates of the representative position.
     """
     from xtalgen import io as xio
 
