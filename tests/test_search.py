@@ -222,3 +222,39 @@ def test_operators_preserve_composition(nacl: Crystal, si: Crystal) -> None:
     first = operators.symmetric_mutation(nacl, np.random.default_rng(7))
     second = operators.symmetric_mutation(nacl, np.random.default_rng(7))
     assert (first is None and second is None) or first.allclose(second)
+
+
+class _ReversedExecutor:
+    """Executor stand-in: runs tasks in this process, yielding them in reverse order."""
+
+    name = "reversed"
+    n_workers = 3
+
+    def imap_unordered(self, fn, items):
+        import pickle
+
+        return [fn(pickle.loads(pickle.dumps(item))) for item in reversed(list(items))]
+
+    def close(self) -> None:
+        pass
+
+
+def test_scoring_through_an_executor_matches_in_process(srtio3: Crystal, nacl: Crystal) -> None:
+    from ase.calculators.lj import LennardJones
+
+    from xtalgen.relax import Potential, register_potential
+    from xtalgen.search.common import BudgetTracker
+    from xtalgen.search.scoring import RelaxSettings, score_crystals
+
+    register_potential("lj-search-test", lambda: Potential("lj", LennardJones(sigma=2.2, rc=6.0)))
+    crystals = [srtio3, nacl, srtio3.replace(lattice=np.eye(3) * 4.1), nacl]
+    settings = RelaxSettings(potential="lj-search-test", max_steps=2)
+    serial = score_crystals(crystals, settings, BudgetTracker(None))
+    tracker = BudgetTracker(None)
+    parallel = score_crystals(crystals, settings, tracker, executor=_ReversedExecutor())
+    assert [s.energy_per_atom for s in parallel] == pytest.approx([s.energy_per_atom for s in serial])
+    assert tracker.potential_calls == sum(s.n_potential_calls for s in serial)
+    limited = score_crystals(crystals, settings, BudgetTracker(SearchBudget(max_potential_calls=3)),
+                             executor=_ReversedExecutor())
+    assert len(limited) == 3  # one round of 3 workers sharing 3 calls, then the budget is spent
+    assert [s.n_potential_calls for s in limited] == [1, 1, 1]

@@ -57,14 +57,23 @@ class EvolutionConfig:
         relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``);
             with neither relax nor energies there is no fitness, which is an error.
         dedupe: return distinct crystals only.
+        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
+            relax candidates in parallel; None relaxes in this process.
         progress: show a progress bar per generation.
     """
 
     population_size: int = 8
     offspring_per_generation: int = 8
     n_generations: int = 4
-    operator_weights: Mapping[str, float] = field(default_factory=lambda: {
-        "symmetric": 0.3, "strain": 0.2, "permutation": 0.1, "crossover": 0.3, "random": 0.1})
+    operator_weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "symmetric": 0.3,
+            "strain": 0.2,
+            "permutation": 0.1,
+            "crossover": 0.3,
+            "random": 0.1,
+        }
+    )
     strain_sigma: float = 0.1
     tournament_size: int = 2
     seeds: Sequence[Crystal] = ()
@@ -81,13 +90,17 @@ class EvolutionConfig:
     max_steps: int = 100
     budget: SearchBudget = field(default_factory=SearchBudget)
     dedupe: bool = True
+    executor: Any = None
     progress: bool = True
 
     def random_config(self) -> RandomSearchConfig:
         return RandomSearchConfig(
-            formula_units=self.formula_units, max_atoms=self.max_atoms,
-            spacegroups=self.spacegroups, spacegroup_weights=self.spacegroup_weights,
-            volume_factor=self.volume_factor, distance_factor=self.distance_factor,
+            formula_units=self.formula_units,
+            max_atoms=self.max_atoms,
+            spacegroups=self.spacegroups,
+            spacegroup_weights=self.spacegroup_weights,
+            volume_factor=self.volume_factor,
+            distance_factor=self.distance_factor,
         )
 
 
@@ -153,16 +166,23 @@ class EvolutionarySearch(Generator):
         comp = parse_composition(composition)
         for s in cfg.seeds:
             if s.formula != comp.reduced_formula:
-                raise XtalgenError(f"seed {s.formula} does not have composition {comp.reduced_formula}")
+                raise XtalgenError(
+                    f"seed {s.formula} does not have composition {comp.reduced_formula}"
+                )
         rng = np.random.default_rng(seed)
         tracker = BudgetTracker(cfg.budget)
         settings = RelaxSettings(cfg.relax, cfg.energies, cfg.potential, cfg.fmax, cfg.max_steps)
 
         def evaluate(children: list[tuple[Crystal, str]], generation: int) -> list[_Individual]:
-            scored = score_crystals([c for c, _ in children], settings, tracker, progress=cfg.progress,
-                                    desc=f"{self.name} gen {generation}")
-            return [_Individual(s, generation, op) for s, (_, op) in zip(scored, children)
-                    if s.ok]
+            scored = score_crystals(
+                [c for c, _ in children],
+                settings,
+                tracker,
+                progress=cfg.progress,
+                desc=f"{self.name} gen {generation}",
+                executor=cfg.executor,
+            )
+            return [_Individual(s, generation, op) for s, (_, op) in zip(scored, children) if s.ok]
 
         n_random = max(0, cfg.population_size - len(cfg.seeds))
         initial = [(c, "seed") for c in cfg.seeds] + [
@@ -174,8 +194,10 @@ class EvolutionarySearch(Generator):
         generation = 0
         while generation < cfg.n_generations and not tracker.exhausted() and len(population) >= 1:
             generation += 1
-            children = [self._offspring(population, comp, spacegroup, rng)
-                        for _ in range(cfg.offspring_per_generation)]
+            children = [
+                self._offspring(population, comp, spacegroup, rng)
+                for _ in range(cfg.offspring_per_generation)
+            ]
             born = evaluate([c for c in children if c is not None], generation)
             history += born
             population = self._select(population + born)
@@ -193,9 +215,16 @@ class EvolutionarySearch(Generator):
             )
         return [
             provenance(
-                ind.scored, generator=self.name, seed=seed, composition=comp.reduced_formula,
-                spacegroup_requested=spacegroup, rank=rank, generation=ind.generation,
-                operator=ind.operator, n_generations=generation, n_evaluated=len(history),
+                ind.scored,
+                generator=self.name,
+                seed=seed,
+                composition=comp.reduced_formula,
+                spacegroup_requested=spacegroup,
+                rank=rank,
+                generation=ind.generation,
+                operator=ind.operator,
+                n_generations=generation,
+                n_evaluated=len(history),
                 search_potential_calls=tracker.potential_calls,
                 search_wall_time=round(tracker.elapsed, 3),
             )
@@ -204,8 +233,9 @@ class EvolutionarySearch(Generator):
 
     def _select(self, individuals: list[_Individual]) -> list[_Individual]:
         """The ``population_size`` lowest-energy individuals, near-duplicates removed."""
-        ranked = [ind for ind in sorted(individuals, key=lambda i: i.energy)
-                  if math.isfinite(ind.energy)]
+        ranked = [
+            ind for ind in sorted(individuals, key=lambda i: i.energy) if math.isfinite(ind.energy)
+        ]
         by_id = {id(ind.scored.crystal): ind for ind in ranked}
         kept = distinct([i.scored.crystal for i in ranked], self.config.population_size)
         return [by_id[id(c)] for c in kept]
@@ -216,8 +246,12 @@ class EvolutionarySearch(Generator):
         return min((population[int(i)] for i in picks), key=lambda i: i.energy)
 
     def _offspring(
-        self, population: list[_Individual], comp: Any, spacegroup: int | None,
-        rng: np.random.Generator, attempts: int = 10,
+        self,
+        population: list[_Individual],
+        comp: Any,
+        spacegroup: int | None,
+        rng: np.random.Generator,
+        attempts: int = 10,
     ) -> tuple[Crystal, str] | None:
         """One child (crystal, operator name) that passes the minimum-distance check."""
         cfg = self.config
@@ -234,11 +268,17 @@ class EvolutionarySearch(Generator):
             elif op == "permutation":
                 child = operators.permutation(parent, rng)
             elif op == "crossover":
-                mates = [i.scored.crystal for i in population
-                         if i.scored.crystal.num_sites == parent.num_sites
-                         and i.scored.crystal is not parent]
-                child = (operators.cut_and_splice(parent, mates[int(rng.integers(len(mates)))], rng)
-                         if mates else None)
+                mates = [
+                    i.scored.crystal
+                    for i in population
+                    if i.scored.crystal.num_sites == parent.num_sites
+                    and i.scored.crystal is not parent
+                ]
+                child = (
+                    operators.cut_and_splice(parent, mates[int(rng.integers(len(mates)))], rng)
+                    if mates
+                    else None
+                )
             else:
                 drawn = draw_random_candidates(comp, 1, rng, cfg.random_config(), spacegroup)
                 child = drawn[0] if drawn else None

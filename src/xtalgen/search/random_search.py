@@ -57,6 +57,8 @@ class RandomSearchConfig:
         budget: potential-call / wall-time limits of one ``generate`` call.
         dedupe: drop duplicates (pymatgen ``StructureMatcher`` defaults) before returning.
         compositions: formulas to draw from for DNG (default: MP-20 training formulas).
+        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
+            relax candidates in parallel; None relaxes in this process.
         progress: show a progress bar.
     """
 
@@ -74,6 +76,7 @@ class RandomSearchConfig:
     max_steps: int = 300
     budget: SearchBudget = field(default_factory=SearchBudget)
     dedupe: bool = True
+    executor: Any = None
     compositions: Sequence[str] | None = None
     progress: bool = True
 
@@ -95,7 +98,8 @@ def draw_random_candidates(
     z_choices = formula_unit_choices(composition, config.formula_units, config.max_atoms)
     if spacegroup is not None:
         z_choices = [
-            z for z in z_choices
+            z
+            for z in z_choices
             if spacegroup in compatible_spacegroups(tuple(cell_composition(composition, z)[1]))
         ]
         if not z_choices:
@@ -116,8 +120,12 @@ def draw_random_candidates(
             failures += 1
             continue
         crystal = random_symmetric_crystal(
-            symbols, counts, sg, rng,
-            volume_factor=config.volume_factor, distance_factor=config.distance_factor,
+            symbols,
+            counts,
+            sg,
+            rng,
+            volume_factor=config.volume_factor,
+            distance_factor=config.distance_factor,
         )
         if crystal is None:
             failures += 1
@@ -183,7 +191,12 @@ class RandomSymmetricSearch(Generator):
             candidates = self._draw_dng(n_draw, rng, spacegroup)
         tracker = BudgetTracker(cfg.budget)
         scored = score_crystals(
-            candidates, cfg.relax_settings(), tracker, progress=cfg.progress, desc=self.name
+            candidates,
+            cfg.relax_settings(),
+            tracker,
+            progress=cfg.progress,
+            desc=self.name,
+            executor=cfg.executor,
         )
         ranked = rank_by_energy(scored)
         if cfg.dedupe:
@@ -199,17 +212,20 @@ class RandomSymmetricSearch(Generator):
         requested = None if composition is None else comp.reduced_formula
         return [
             provenance(
-                s, generator=self.name, seed=seed, composition=requested,
-                spacegroup_requested=spacegroup, rank=i,
-                n_candidates=len(scored), search_potential_calls=tracker.potential_calls,
+                s,
+                generator=self.name,
+                seed=seed,
+                composition=requested,
+                spacegroup_requested=spacegroup,
+                rank=i,
+                n_candidates=len(scored),
+                search_potential_calls=tracker.potential_calls,
                 search_wall_time=round(tracker.elapsed, 3),
             )
             for i, s in enumerate(ranked)
         ]
 
-    def _draw_dng(
-        self, n: int, rng: np.random.Generator, spacegroup: int | None
-    ) -> list[Crystal]:
+    def _draw_dng(self, n: int, rng: np.random.Generator, spacegroup: int | None) -> list[Crystal]:
         if self._compositions is None:
             self._compositions = default_compositions()
         out: list[Crystal] = []

@@ -68,16 +68,22 @@ def score_crystals(
     potential: Any = None,
     progress: bool = False,
     desc: str = "scoring",
+    executor: Any = None,
 ) -> list[Scored]:
     """Relax or single-point each crystal in turn until the budget runs out.
 
     Returns one :class:`Scored` per crystal that was processed (fewer than ``crystals`` when
-    the budget ran out). Relaxations count ``n_steps + 1`` potential calls.
+    the budget ran out). Relaxations count ``n_steps + 1`` potential calls. With an
+    ``executor`` of the screening pipeline (``xtalgen.screen.get_executor``) and a potential
+    given by name, crystals are scored in parallel, ``executor.n_workers`` at a time, and the
+    budget is checked between rounds.
     """
     from tqdm.auto import tqdm
 
     if not settings.relax and not settings.energies:
         return [Scored(c) for c in crystals]
+    if executor is not None and potential is None and isinstance(settings.potential, str):
+        return _score_parallel(crystals, settings, tracker, executor, progress, desc)
     pot = _potential(settings, potential)
     out: list[Scored] = []
     for crystal in tqdm(crystals, desc=desc, disable=not progress, leave=False):
@@ -88,6 +94,49 @@ def score_crystals(
         else:
             out.append(_single_point(crystal, tracker, pot))
     return out
+
+
+def _score_task(item: tuple[int, Crystal, RelaxSettings, int]) -> tuple[int, Scored]:
+    """Worker side of :func:`_score_parallel` (the potential is cached per process)."""
+    index, crystal, settings, max_steps = item
+    tracker = BudgetTracker(None)
+    pot = _potential(settings)
+    if settings.relax:
+        limited = RelaxSettings(
+            settings.relax, settings.energies, settings.potential, settings.fmax, max_steps
+        )
+        return index, _relax_one(crystal, limited, tracker, pot)
+    return index, _single_point(crystal, tracker, pot)
+
+
+def _score_parallel(
+    crystals: Sequence[Crystal],
+    settings: RelaxSettings,
+    tracker: BudgetTracker,
+    executor: Any,
+    progress: bool,
+    desc: str,
+) -> list[Scored]:
+    from tqdm.auto import tqdm
+
+    width = max(1, int(getattr(executor, "n_workers", 1)))
+    done: dict[int, Scored] = {}
+    bar = tqdm(total=len(crystals), desc=desc, disable=not progress, leave=False)
+    for start in range(0, len(crystals), width):
+        if tracker.exhausted():
+            break
+        batch = range(start, min(start + width, len(crystals)))
+        max_steps = settings.max_steps
+        remaining = tracker.remaining_calls()
+        if remaining is not None:  # share what is left between the crystals of this round
+            max_steps = max(0, min(max_steps, remaining // len(batch) - 1))
+        items = [(i, crystals[i], settings, max_steps) for i in batch]
+        for i, scored in executor.imap_unordered(_score_task, items):
+            done[i] = scored
+            tracker.add_calls(scored.n_potential_calls)
+            bar.update(1)
+    bar.close()
+    return [done[i] for i in sorted(done)]
 
 
 def _single_point(crystal: Crystal, tracker: BudgetTracker, potential: Any) -> Scored:

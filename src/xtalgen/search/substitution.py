@@ -60,6 +60,8 @@ class SubstitutionConfig:
         dedupe: drop duplicates before returning.
         max_atoms: largest template (sites) used.
         n_substitutions: elements replaced per DNG proposal.
+        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
+            relax candidates in parallel; None relaxes in this process.
         progress: show a progress bar.
     """
 
@@ -77,6 +79,7 @@ class SubstitutionConfig:
     max_steps: int = 300
     budget: SearchBudget = field(default_factory=SearchBudget)
     dedupe: bool = True
+    executor: Any = None
     max_atoms: int | None = None
     n_substitutions: int = 1
     progress: bool = True
@@ -110,7 +113,9 @@ class PrototypeSubstitution(Generator):
                 raise XtalgenError(f"unknown substitution setting {key!r}")
             setattr(config, key, value)
         if config.species_map not in {"similarity", "electronegativity"}:
-            raise XtalgenError(f"species_map must be similarity or electronegativity, got {config.species_map!r}")
+            raise XtalgenError(
+                f"species_map must be similarity or electronegativity, got {config.species_map!r}"
+            )
         if config.ranking not in {"prototype", "similarity"}:
             raise XtalgenError(f"ranking must be prototype or similarity, got {config.ranking!r}")
         self.config = config
@@ -159,7 +164,12 @@ class PrototypeSubstitution(Generator):
         ]
         tracker = BudgetTracker(cfg.budget)
         scored = score_crystals(
-            crystals, cfg.relax_settings(), tracker, progress=cfg.progress, desc=self.name
+            crystals,
+            cfg.relax_settings(),
+            tracker,
+            progress=cfg.progress,
+            desc=self.name,
+            executor=cfg.executor,
         )
         source = {id(s): c for s, c in zip(scored, candidates)}
         ranked = rank_by_energy(scored)
@@ -179,7 +189,9 @@ class PrototypeSubstitution(Generator):
             for rank, s in enumerate(ranked)
         ]
 
-    def ranked_candidates(self, composition: Any, spacegroup: int | None = None) -> list[_Candidate]:
+    def ranked_candidates(
+        self, composition: Any, spacegroup: int | None = None
+    ) -> list[_Candidate]:
         """Every template of the target's anonymous formula, best first (no energies)."""
         index = self.index
         target = {int(el.Z): round(a) for el, a in composition.reduced_composition.items()}
@@ -249,8 +261,12 @@ class PrototypeSubstitution(Generator):
     ) -> Crystal:
         template = self.index.pool[cand.template]
         return provenance(
-            scored, generator=self.name, seed=seed, composition=requested,
-            spacegroup_requested=spacegroup, rank=rank,
+            scored,
+            generator=self.name,
+            seed=seed,
+            composition=requested,
+            spacegroup_requested=spacegroup,
+            rank=rank,
             template_material_id=template.properties.get("material_id"),
             template_formula=template.formula,
             species_substitution=cand.species_map.label(),
@@ -260,9 +276,7 @@ class PrototypeSubstitution(Generator):
         )
 
 
-def _prototype_vote(
-    cands: list[_Candidate], temperature: float, weight: float
-) -> list[_Candidate]:
+def _prototype_vote(cands: list[_Candidate], temperature: float, weight: float) -> list[_Candidate]:
     """Candidates grouped by prototype: one representative per prototype, then the second-best
     member of each prototype, and so on. Prototypes are ordered by
     ``best distance - weight * log(vote)`` (``weight=0``: closest template first)."""
@@ -270,8 +284,10 @@ def _prototype_vote(
     for c in cands:  # cands are sorted by distance: each group's first member is its closest
         groups.setdefault(c.prototype or (), []).append(c)
     t = max(temperature, 1e-6)
-    votes = {key: sum(math.exp(-c.species_map.distance / t) for c in members)
-             for key, members in groups.items()}
+    votes = {
+        key: sum(math.exp(-c.species_map.distance / t) for c in members)
+        for key, members in groups.items()
+    }
     order = sorted(
         groups,
         key=lambda key: groups[key][0].species_map.distance - weight * math.log(votes[key]),
@@ -282,4 +298,3 @@ def _prototype_vote(
         out += [groups[key][depth] for key in order if depth < len(groups[key])]
         depth += 1
     return out
-
