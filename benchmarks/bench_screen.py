@@ -50,6 +50,7 @@ def main() -> None:
     screen_s = time.perf_counter() - start
     rows = CandidateStore(db).table()
     relax_s = sum(r.get("relax_s", 0.0) for r in rows)
+    relax_cpu_s = sum(r.get("relax_cpu_s", 0.0) for r in rows)
     rejected = sum(str(r.get("error", "")).startswith("rejected") for r in rows)
     not_converged = sum(str(r.get("error", "")).startswith("not converged") for r in rows)
     out = {
@@ -59,7 +60,10 @@ def main() -> None:
         "reject_ehull": args.reject_ehull,
         "generate_s": generate_s,
         "screen_s": screen_s,
-        "relax_cpu_s_sum": relax_s,
+        "relax_wall_s_sum": relax_s,
+        "relax_cpu_s_sum": relax_cpu_s,
+        "cpu_s_per_structure": relax_cpu_s / len(crystals),
+        "projected_1000_idle_2core_h": (relax_cpu_s / len(crystals) * 1000 / 2) / 3600,
         "stages": summary.stages,
         "early_rejected": rejected,
         "not_converged": not_converged,

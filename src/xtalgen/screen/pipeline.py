@@ -261,6 +261,7 @@ def _store_result(store: CandidateStore, out: dict[str, Any], run: int) -> None:
         "rmsd",
         "max_force",
         "relax_s",
+        "relax_cpu_s",
         "e_above_hull",
         "formation_energy",
         "corrected_energy_per_atom",

@@ -93,6 +93,7 @@ def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
         "rmsd": result.rmsd,
         "max_force": result.max_force,
         "relax_s": result.wall_s,
+        "relax_cpu_s": result.cpu_s,
         "potential": potential.name,
     }
     if hull is not None and result.crystal is not None and math.isfinite(result.energy_per_atom):
