@@ -39,19 +39,28 @@ def main() -> None:
     hull = ConvexHull()
 
     start = time.perf_counter()
-    results = relax(crystals, potential=potential, config=RelaxConfig(fmax=args.fmax,
-                                                                      max_steps=args.max_steps))
+    results = relax(
+        crystals, potential=potential, config=RelaxConfig(fmax=args.fmax, max_steps=args.max_steps)
+    )
     relax_s = time.perf_counter() - start
     rows = []
     start = time.perf_counter()
     for crystal, res in zip(crystals, results):
         tab_ehull = float(crystal.properties["e_above_hull"])
         tab_eform = float(crystal.properties["formation_energy_per_atom"])
-        row = {"material_id": crystal.properties["material_id"], "formula": crystal.formula,
-               "n_sites": crystal.num_sites, "tab_e_above_hull": tab_ehull,
-               "tab_formation_energy": tab_eform, "n_steps": res.n_steps,
-               "converged": res.converged, "relax_s": res.wall_s, "rmsd": res.rmsd,
-               "error": res.error}
+        row = {
+            "material_id": crystal.properties["material_id"],
+            "formula": crystal.formula,
+            "n_sites": crystal.num_sites,
+            "tab_e_above_hull": tab_ehull,
+            "tab_formation_energy": tab_eform,
+            "n_steps": res.n_steps,
+            "converged": res.converged,
+            "relax_s": res.wall_s,
+            "relax_cpu_s": res.cpu_s,
+            "rmsd": res.rmsd,
+            "error": res.error,
+        }
         floor = hull.e_above_hull_of_formation(crystal.composition, tab_eform)
         row["hull_floor_e_above_hull"] = floor.e_above_hull
         if res.crystal is not None:
@@ -75,6 +84,7 @@ def main() -> None:
         "relaxed_ok": int(table["converged"].sum()),
         "relax_structures_per_min": 60 * len(table) / relax_s,
         "mean_steps": float(table["n_steps"].mean()),
+        "relax_cpu_s_per_structure": float(table["relax_cpu_s"].mean()),
         "mean_sites": float(table["n_sites"].mean()),
         "mean_rmsd_A": float(np.nanmean(table["rmsd"])),
         "ehull_mae_MP2020": mae("e_above_hull_MP2020", "tab_e_above_hull"),

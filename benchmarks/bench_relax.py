@@ -81,6 +81,7 @@ def main() -> None:
             "n_sites": crystal.num_sites,
             "n_steps": res.n_steps,
             "wall_s": res.wall_s,
+            "cpu_s": res.cpu_s,
             "converged": res.converged,
             "error": res.error,
             "initial_e_form": res.initial_energy_per_atom - mu,
