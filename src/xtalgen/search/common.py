@@ -8,7 +8,7 @@ of the reduced formula. Space groups by number (1-230) from spglib with ``sympre
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,24 +179,31 @@ def min_distance_ok(crystal: Crystal, factor: float = 0.6) -> bool:
 
 
 def distinct(
-    crystals: Sequence[Crystal], n: int | None = None, matcher: Any = None
+    crystals: Iterable[Crystal],
+    n: int | None = None,
+    matcher: Any = None,
+    key: Callable[[Crystal], Hashable] | None = None,
 ) -> list[Crystal]:
     """Greedy first-occurrence de-duplication (pymatgen ``StructureMatcher`` defaults).
 
-    Keeps input order, so pass crystals sorted best-first; stops after ``n`` distinct ones.
+    Keeps input order, so pass crystals sorted best-first; stops after ``n`` distinct ones
+    (``crystals`` may be a lazy iterable: nothing after the ``n``-th distinct one is drawn).
+    Only crystals with equal ``key`` (default: the reduced formula) are compared.
     """
     if matcher is None:
         from pymatgen.analysis.structure_matcher import StructureMatcher
 
         matcher = StructureMatcher()
+    key = key or (lambda c: c.formula)
     kept: list[Crystal] = []
-    kept_structures: list[Any] = []
+    buckets: dict[Hashable, list[Any]] = {}
     for crystal in crystals:
         structure = crystal.to_pymatgen()
-        if any(matcher.fit(structure, other) for other in kept_structures):
+        bucket = buckets.setdefault(key(crystal), [])
+        if any(matcher.fit(structure, other) for other in bucket):
             continue
         kept.append(crystal)
-        kept_structures.append(structure)
+        bucket.append(structure)
         if n is not None and len(kept) >= n:
             break
     return kept

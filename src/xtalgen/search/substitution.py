@@ -57,7 +57,8 @@ class SubstitutionConfig:
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
         relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``).
-        dedupe: drop duplicates before returning.
+        dedupe: drop duplicates before returning (unscored: among templates of one prototype).
+        max_templates: most templates looked at to find ``n`` distinct unscored candidates.
         max_atoms: largest template (sites) used.
         n_substitutions: elements replaced per DNG proposal.
         executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
@@ -79,6 +80,7 @@ class SubstitutionConfig:
     max_steps: int = 300
     budget: SearchBudget = field(default_factory=SearchBudget)
     dedupe: bool = True
+    max_templates: int = 200
     executor: Any = None
     max_atoms: int | None = None
     n_substitutions: int = 1
@@ -155,27 +157,39 @@ class PrototypeSubstitution(Generator):
         n_try = n * cfg.candidates_per_structure if scoring else n
         if composition is not None:
             comp = parse_composition(composition)
-            candidates = self.ranked_candidates(comp, spacegroup)[:n_try]
+            candidates = self.ranked_candidates(comp, spacegroup)
+            candidates = candidates[: n_try if scoring or not cfg.dedupe else cfg.max_templates]
         else:
             candidates = self._dng_candidates(n_try, np.random.default_rng(seed), spacegroup)
-        crystals = [
-            substitute_species(self.index.pool[c.template], c.species_map, cfg.rescale_volume)
-            for c in candidates
-        ]
         tracker = BudgetTracker(cfg.budget)
-        scored = score_crystals(
-            crystals,
-            cfg.relax_settings(),
-            tracker,
-            progress=cfg.progress,
-            desc=self.name,
-            executor=cfg.executor,
-        )
-        source = {id(s): c for s, c in zip(scored, candidates)}
-        ranked = rank_by_energy(scored)
-        if cfg.dedupe:
-            by_id = {id(s.crystal): s for s in ranked}
-            ranked = [by_id[id(c)] for c in distinct([s.crystal for s in ranked])]
+        source: dict[int, _Candidate] = {}
+
+        def substituted():  # lazily, so that unscored dedupe draws templates only as needed
+            for c in candidates:
+                crystal = substitute_species(
+                    self.index.pool[c.template], c.species_map, cfg.rescale_volume
+                )
+                source[id(crystal)] = c
+                yield crystal
+
+        if scoring:
+            crystals = list(substituted())
+            scored = score_crystals(
+                crystals, cfg.relax_settings(), tracker, progress=cfg.progress, desc=self.name,
+                executor=cfg.executor,
+            )
+            for s, crystal in zip(scored, crystals):
+                source[id(s.crystal)] = source[id(crystal)]
+            ranked = rank_by_energy(scored)
+            if cfg.dedupe:
+                by_id = {id(s.crystal): s for s in ranked}
+                ranked = [by_id[id(c)] for c in distinct([s.crystal for s in ranked], n)]
+        else:
+            # unscored: crystals of different prototypes are taken as distinct without a match
+            kept = (distinct(substituted(), n, key=lambda c: self._prototype_of(source[id(c)]))
+                    if cfg.dedupe else list(substituted()))
+            ranked = [Scored(c) for c in kept]
+            scored = ranked
         ranked = ranked[:n]
         if len(ranked) < n:
             warnings.warn(
@@ -185,7 +199,7 @@ class PrototypeSubstitution(Generator):
             )
         requested = None if composition is None else comp.reduced_formula
         return [
-            self._provenance(s, source[id(s)], seed, requested, spacegroup, rank, tracker)
+            self._provenance(s, source[id(s.crystal)], seed, requested, spacegroup, rank, tracker)
             for rank, s in enumerate(ranked)
         ]
 
@@ -214,6 +228,11 @@ class PrototypeSubstitution(Generator):
         if self.config.ranking == "similarity":
             return cands
         return _prototype_vote(cands, self.config.vote_temperature, self.config.vote_weight)
+
+    def _prototype_of(self, cand: _Candidate) -> tuple:
+        if cand.prototype is None:
+            cand.prototype = self.index.prototype(cand.template)
+        return cand.prototype
 
     def _dng_candidates(
         self, n: int, rng: np.random.Generator, spacegroup: int | None
