@@ -152,8 +152,8 @@ class CandidateStore:
         return {row.cid: row.stage for row in self.db.select(columns=["key_value_pairs"])}
 
     def table(self) -> list[dict[str, Any]]:
-        """Key-value pairs of every candidate, ordered by input index."""
-        rows = [dict(row.key_value_pairs) for row in self.db.select()]
+        """Key-value pairs (plus ``formula``) of every candidate, ordered by input index."""
+        rows = [{**row.key_value_pairs, "formula": row.formula} for row in self.db.select()]
         return sorted(rows, key=lambda r: r.get("index", 0))
 
     def crystal(self, row: Any) -> Crystal:
