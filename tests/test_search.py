@@ -258,3 +258,18 @@ def test_scoring_through_an_executor_matches_in_process(srtio3: Crystal, nacl: C
                              executor=_ReversedExecutor())
     assert len(limited) == 3  # one round of 3 workers sharing 3 calls, then the budget is spent
     assert [s.n_potential_calls for s in limited] == [1, 1, 1]
+
+
+def test_spacegroup_prior_steers_the_draw() -> None:
+    from xtalgen.search.symmetric import compatible_spacegroups, pick_spacegroup
+
+    rng = np.random.default_rng(0)
+    options = compatible_spacegroups((4, 4))
+    assert 225 in options and 1 in options and 230 not in options
+    picks = [pick_spacegroup([4, 4], rng, weights={225: 1.0, 221: 1e-9}) for _ in range(50)]
+    assert picks.count(225) >= 40  # groups missing from the prior keep only a floor weight
+    assert pick_spacegroup([4, 4], rng, allowed=[230]) is None
+    search = RandomSymmetricSearch(relax=False, energies=False, progress=False, dedupe=False,
+                                   formula_units=(4,), spacegroup_weights={225: 1.0})
+    drawn = [c.properties["spacegroup_drawn"] for c in search.generate(6, composition="NaCl", seed=2)]
+    assert drawn.count(225) >= 4

@@ -9,6 +9,7 @@ from ``compositions`` (default: the formulas of the bundled MP-20 training subse
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ class RandomSearchConfig:
         formula_units: allowed formula units per cell (default: all up to ``max_atoms``).
         max_atoms: largest cell when ``formula_units`` is not given.
         spacegroups: space groups to draw from when none is requested (default: all that fit).
-        spacegroup_weights: prior over space groups (e.g. training-set frequencies).
+        spacegroup_weights: prior over space groups, space group -> weight; the string
+            ``"mp20"`` uses the space-group frequencies of the bundled MP-20 training subset.
         volume_factor: pyxtal volume prior, x the summed atomic volumes.
         distance_factor: x pyxtal's atomic minimum-distance tolerance matrix.
         relax: relax every candidate with ``potential`` (else no potential is called unless
@@ -66,7 +68,7 @@ class RandomSearchConfig:
     formula_units: Sequence[int] | None = None
     max_atoms: int = 20
     spacegroups: Sequence[int] | None = None
-    spacegroup_weights: Mapping[int, float] | None = None
+    spacegroup_weights: Mapping[int, float] | str | None = None
     volume_factor: float = 1.1
     distance_factor: float = 1.0
     relax: bool = True
@@ -115,7 +117,7 @@ def draw_random_candidates(
         symbols, counts = cell_composition(composition, z)
         sg = spacegroup
         if sg is None:
-            sg = pick_spacegroup(counts, rng, config.spacegroups, config.spacegroup_weights)
+            sg = pick_spacegroup(counts, rng, config.spacegroups, _weights(config.spacegroup_weights))
         if sg is None:
             failures += 1
             continue
@@ -132,6 +134,28 @@ def draw_random_candidates(
             continue
         out.append(crystal.with_properties(spacegroup_drawn=sg, formula_units=z))
     return out
+
+
+def _weights(prior: Mapping[int, float] | str | None) -> Mapping[int, float] | None:
+    if isinstance(prior, str):
+        return dataset_spacegroup_weights(prior)
+    return prior
+
+
+@functools.cache
+def dataset_spacegroup_weights(name: str = "mp20", split: str = "offline_train") -> dict[int, float]:
+    """Space-group frequencies (spglib, symprec=0.1) of a bundled dataset split."""
+    from xtalgen.data import load_dataset
+    from xtalgen.search.common import detect_spacegroup
+
+    dataset = load_dataset(name, split, progress=False)
+    column = "spacegroup.number"
+    if column in dataset.table.columns:
+        numbers = [int(x) for x in dataset.table[column]]
+    else:
+        numbers = [detect_spacegroup(c)[0] for c in dataset]
+    values, counts = np.unique(numbers, return_counts=True)
+    return {int(v): float(c) / len(numbers) for v, c in zip(values, counts)}
 
 
 def default_compositions() -> list[str]:

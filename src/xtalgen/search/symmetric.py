@@ -54,7 +54,7 @@ def pick_spacegroup(
 
     ``allowed`` restricts the choice; ``weights`` (space group -> weight) gives a prior,
     e.g. space-group frequencies of a training set (uniform otherwise; groups missing from
-    ``weights`` get a small floor weight so none is impossible).
+    ``weights`` share at most 1% of the probability, so none is impossible).
     """
     options = compatible_spacegroups(tuple(int(c) for c in counts))
     if allowed is not None:
@@ -63,7 +63,9 @@ def pick_spacegroup(
     if not options:
         return None
     if weights:
-        floor = 0.01 * min(v for v in weights.values() if v > 0)
+        # groups absent from the prior share at most 1% of the probability, so none is impossible
+        known = sum(max(float(weights.get(sg, 0.0)), 0.0) for sg in options)
+        floor = 0.01 * (known or 1.0) / len(options)
         p = np.array([max(float(weights.get(sg, 0.0)), floor) for sg in options])
         return int(rng.choice(options, p=p / p.sum()))
     return int(rng.choice(options))
