@@ -57,8 +57,8 @@ class SubstitutionConfig:
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
         relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``).
-        dedupe: drop duplicates before returning (unscored: among templates of one prototype).
-        max_templates: most templates looked at to find ``n`` distinct unscored candidates.
+        dedupe: drop duplicates before returning (unscored: one template per prototype
+            first, by prototype key, without structure matching).
         max_atoms: largest template (sites) used.
         n_substitutions: elements replaced per DNG proposal.
         executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
@@ -80,7 +80,6 @@ class SubstitutionConfig:
     max_steps: int = 300
     budget: SearchBudget = field(default_factory=SearchBudget)
     dedupe: bool = True
-    max_templates: int = 200
     executor: Any = None
     max_atoms: int | None = None
     n_substitutions: int = 1
@@ -158,22 +157,21 @@ class PrototypeSubstitution(Generator):
         if composition is not None:
             comp = parse_composition(composition)
             candidates = self.ranked_candidates(comp, spacegroup)
-            candidates = candidates[: n_try if scoring or not cfg.dedupe else cfg.max_templates]
+            if scoring:
+                candidates = candidates[:n_try]
         else:
             candidates = self._dng_candidates(n_try, np.random.default_rng(seed), spacegroup)
         tracker = BudgetTracker(cfg.budget)
-        source: dict[int, _Candidate] = {}
+        source: dict[int, _Candidate] = {}  # id(crystal) -> the candidate it came from
 
-        def substituted():  # lazily, so that unscored dedupe draws templates only as needed
-            for c in candidates:
-                crystal = substitute_species(
-                    self.index.pool[c.template], c.species_map, cfg.rescale_volume
-                )
-                source[id(crystal)] = c
-                yield crystal
+        def make(c: _Candidate) -> Crystal:
+            crystal = substitute_species(self.index.pool[c.template], c.species_map,
+                                         cfg.rescale_volume)
+            source[id(crystal)] = c
+            return crystal
 
         if scoring:
-            crystals = list(substituted())
+            crystals = [make(c) for c in candidates]
             scored = score_crystals(
                 crystals, cfg.relax_settings(), tracker, progress=cfg.progress, desc=self.name,
                 executor=cfg.executor,
@@ -185,11 +183,11 @@ class PrototypeSubstitution(Generator):
                 by_id = {id(s.crystal): s for s in ranked}
                 ranked = [by_id[id(c)] for c in distinct([s.crystal for s in ranked], n)]
         else:
-            # unscored: crystals of different prototypes are taken as distinct without a match
-            kept = (distinct(substituted(), n, key=lambda c: self._prototype_of(source[id(c)]))
-                    if cfg.dedupe else list(substituted()))
-            ranked = [Scored(c) for c in kept]
-            scored = ranked
+            # unscored: one template per prototype first (by prototype key, no structure
+            # matching), then further members of the same prototypes
+            chosen = (_one_per_prototype(candidates, n, self._prototype_of) if cfg.dedupe
+                      else candidates[:n])
+            scored = ranked = [Scored(make(c)) for c in chosen]
         ranked = ranked[:n]
         if len(ranked) < n:
             warnings.warn(
@@ -293,6 +291,19 @@ class PrototypeSubstitution(Generator):
             search_potential_calls=tracker.potential_calls,
             search_wall_time=round(tracker.elapsed, 3),
         )
+
+
+def _one_per_prototype(cands: list[_Candidate], n: int, prototype_of) -> list[_Candidate]:
+    """The first ``n`` of: each prototype's first candidate in order, then the others."""
+    seen: set[tuple] = set()
+    first, rest = [], []
+    for c in cands:
+        key = prototype_of(c)
+        (rest if key in seen else first).append(c)
+        seen.add(key)
+        if len(first) >= n:
+            break
+    return (first + rest)[:n]
 
 
 def _prototype_vote(cands: list[_Candidate], temperature: float, weight: float) -> list[_Candidate]:
