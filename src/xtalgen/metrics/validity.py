@@ -12,7 +12,9 @@ code does, but vectorised: charge neutrality is ``sum(ox_i * c_i) == 0`` (what
 ``smact.neutral_ratios`` checks for one fixed stoichiometry whose gcd is 1), and only the
 neutral combinations go through ``smact.screening.pauling_test``. Results are cached per
 composition. An element without an oxidation-state list in SMACT has no combination, so a
-multi-element composition containing it is invalid unless all elements are metals.
+multi-element composition containing it is invalid unless all elements are metals. As in CDVAE
+and MatterGen (default), there is no cap on the number of combinations (DiffCSP returns False
+above 1e7).
 """
 
 from __future__ import annotations
