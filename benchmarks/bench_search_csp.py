@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--candidates-per-structure", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None, help="per-target JSON lines")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="seconds: start no new target after this (the run is then partial)")
     args = parser.parse_args()
 
     from tqdm import tqdm
@@ -108,7 +110,11 @@ def main() -> None:
     rows, predictions = [], []
     start = time.perf_counter()
     out = args.out.open("w") if args.out else None
+    done = []
     for i in tqdm(order, desc=f"{args.method} on {args.dataset}"):
+        if args.time_limit is not None and time.perf_counter() - start > args.time_limit:
+            break
+        done.append(int(i))
         target = targets[int(i)]
         comp = parse_composition(target.formula)
         z = target.num_sites // round(comp.num_atoms)
@@ -142,9 +148,10 @@ def main() -> None:
             out.write(json.dumps(row) + "\n")
             out.flush()
     summary = summarize(rows, args.k)
-    summary.update(official_metrics(predictions, [targets[int(i)] for i in order], args.k))
+    summary.update(official_metrics(predictions, [targets[i] for i in done], args.k))
     summary.update(
-        method=args.method, dataset=args.dataset, n_targets=n, relax=args.relax,
+        method=args.method, dataset=args.dataset, n_targets=len(done), n_selected=n,
+        relax=args.relax,
         energies=args.energies, species_map=args.species_map, ranking=args.ranking,
         vote_weight=args.vote_weight, vote_temperature=args.vote_temperature,
         total_wall_s=round(time.perf_counter() - start, 1), select=args.select,
@@ -152,7 +159,7 @@ def main() -> None:
         candidates_per_structure=args.candidates_per_structure,
     )
     if args.select == "small15":
-        summary["formulas"] = [targets[int(i)].formula for i in order]
+        summary["formulas"] = [targets[i].formula for i in done]
     if args.method == "evolution":
         summary.update(population=args.population, offspring=args.offspring,
                        generations=args.generations)
