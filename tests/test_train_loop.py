@@ -130,6 +130,9 @@ def test_dng_diffusion_trains_and_samples(tmp_path: Path) -> None:
     path = train(config, crystals, None, quick_config(max_steps=4), tmp_path, progress=False)
     slim = slim_checkpoint(path, tmp_path / "slim.pt")
     assert slim.stat().st_size < path.stat().st_size  # no optimiser state, half precision
+    weights = read_checkpoint(slim)["ema_state_dict"]
+    assert weights["backbone.type_head.weight"].dtype == torch.float16
+    assert weights["process.alpha_bars"].dtype == torch.float32  # schedules stay exact
     generator = LearnedGenerator.load(slim)
     crystals_out = generator.generate(4, seed=0)
     assert len(crystals_out) == 4

@@ -89,8 +89,11 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     keep = ("model_config", "ema_state_dict", "train_config", "provenance", "step",
             "wall_time_s", "best_val_loss")
     fields = {k: payload[k] for k in keep if k in payload}
-    fields["ema_state_dict"] = {k: v.half() if v.is_floating_point() else v
-                                for k, v in fields["ema_state_dict"].items()}
+    # network weights in half precision; process buffers (noise schedules) stay exact
+    fields["ema_state_dict"] = {
+        k: v.half() if v.is_floating_point() and k.startswith("backbone.") else v
+        for k, v in fields["ema_state_dict"].items()
+    }
     return write_checkpoint(dst, **fields)
 
 

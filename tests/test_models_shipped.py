@@ -1,0 +1,41 @@
+"""The checkpoints shipped in xtalgen/checkpoints load and sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xtalgen.checkpoints import shipped_checkpoint, shipped_checkpoints
+from xtalgen.errors import XtalgenError
+from xtalgen.models.checkpoint import load_model, read_checkpoint
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_perov5_checkpoints_are_shipped() -> None:
+    assert {"perov5-csp-flow", "perov5-csp-diffusion"} <= set(shipped_checkpoints())
+    with pytest.raises(XtalgenError, match="no shipped checkpoint"):
+        shipped_checkpoint("nope")
+
+
+@pytest.mark.parametrize("name", sorted(shipped_checkpoints()))
+def test_shipped_checkpoint_loads_and_samples(name: str) -> None:
+    path = shipped_checkpoint(name)
+    payload = read_checkpoint(path)
+    assert path.stat().st_size < 10e6  # a few MB at most
+    assert "optimizer" not in payload and payload["provenance"]["dataset"]
+    generator = load_model(path, n_steps=3)
+    if generator.task == "csp":
+        crystals = generator.sample(2, composition="SrTiO3", seed=0)
+        assert all(c.formula == "SrTiO3" for c in crystals)
+    else:
+        crystals = generator.sample(2, seed=0)
+    assert len(crystals) == 2
+    assert all(np.isfinite(c.lattice).all() and c.volume > 1 for c in crystals)
