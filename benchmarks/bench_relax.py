@@ -109,6 +109,7 @@ def main() -> None:
         "mean_sites": float(table.n_sites.mean()),
         "mean_steps": float(table.n_steps.mean()),
         "median_s": float(table.wall_s.median()),
+        "cpu_s_per_structure": float(table.cpu_s.mean()),
         "converged": int(table.converged.sum()),
     }
     print(json.dumps(summary, indent=1))
