@@ -23,6 +23,8 @@ from xtalgen.relax import (
     rmsd_to_relaxed,
 )
 
+FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+
 
 def rocksalt_nacl(a: float = 5.64) -> Structure:
     return Structure.from_spacegroup(
@@ -157,3 +159,43 @@ def test_stop_rule_gives_up_at_a_checkpoint_and_keeps_the_partial_result() -> No
     assert res.error == "rejected: test" and not res.converged and res.n_steps == 3
     assert res.crystal is not None and res.energy_per_atom == pytest.approx(seen[-1][1], abs=1e-4)
     assert len(res.extra["energies"]) == 4 and res.extra["energies"][0] > res.extra["energies"][3]
+
+
+def test_batched_lockstep_relaxation_equals_one_by_one() -> None:
+    from xtalgen.relax.batched import relax_batched
+
+    calls = []
+    emt = EMT()
+
+    def batch(crystals):
+        calls.append(len(crystals))
+        out = []
+        for c in crystals:
+            atoms = c.to_ase()
+            atoms.calc = emt
+            stress = atoms.get_stress() * 160.21766208
+            out.append((atoms.get_potential_energy() / len(atoms), atoms.get_forces(), stress))
+        return out
+
+    cells = [
+        rattled(Structure(Lattice.cubic(a), ["Cu"] * 4, FCC), seed)
+        for seed, a in enumerate((3.5, 3.6, 3.75))
+    ]
+    config = RelaxConfig(fmax=0.02, max_steps=200)
+    one_by_one = [relax_one(c, Potential("emt", EMT()), config) for c in cells]
+    batched, n_calls = relax_batched(cells, Potential("emt", EMT(), batch=batch), config)
+    for a, b in zip(one_by_one, batched):
+        assert b.ok and a.n_steps == b.n_steps
+        assert b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=1e-9)
+        assert b.rmsd == pytest.approx(a.rmsd, abs=1e-6)
+    total_evaluations = sum(calls)
+    assert n_calls == len(calls) < total_evaluations  # several crystals per potential call
+    assert max(calls) == 3
+
+
+def test_chgnet_batched_relax_matches(chgnet: Potential) -> None:
+    cells = [rattled(rocksalt_nacl(), 3), rattled(diamond_si(), 4)]
+    loop = relax(cells, potential=chgnet, fmax=0.05, max_steps=100, progress=False)
+    batched = relax(cells, potential=chgnet, fmax=0.05, max_steps=100, progress=False, batch_size=2)
+    for a, b in zip(loop, batched):
+        assert b.ok and b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)

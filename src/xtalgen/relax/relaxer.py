@@ -221,17 +221,30 @@ def relax(
     max_steps: int = 500,
     progress: bool = True,
     config: RelaxConfig | None = None,
+    batch_size: int = 1,
 ) -> list[RelaxResult]:
     """Relax every crystal (positions and cell) with ``potential`` (default: CHGNet).
 
     ``config`` overrides ``fmax`` and ``max_steps`` when given. Failures never stop the run:
-    see ``RelaxResult.error``. For many crystals on many cores, use ``xtalgen.screen``.
+    see ``RelaxResult.error``. ``batch_size > 1`` relaxes that many crystals in lockstep with
+    one batched potential call per step (``xtalgen.relax.batched``; needs ``potential.batch``,
+    pays off on a GPU). For many crystals on many cores, use ``xtalgen.screen``.
     """
     from tqdm.auto import tqdm
 
     config = config or RelaxConfig(fmax=fmax, max_steps=max_steps)
     potential = potential or get_potential("chgnet")
-    results = []
-    for crystal in tqdm(crystals, desc="relax", unit="crystal", disable=not progress):
-        results.append(relax_one(crystal, potential, config))
+    results: list[RelaxResult] = []
+    with tqdm(total=len(crystals), desc="relax", unit="crystal", disable=not progress) as bar:
+        if batch_size > 1 and potential.batch is not None:
+            from xtalgen.relax.batched import relax_batched
+
+            for start in range(0, len(crystals), batch_size):
+                chunk, _ = relax_batched(crystals[start : start + batch_size], potential, config)
+                results.extend(chunk)
+                bar.update(len(chunk))
+            return results
+        for crystal in crystals:
+            results.append(relax_one(crystal, potential, config))
+            bar.update(1)
     return results

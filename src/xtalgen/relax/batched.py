@@ -1,0 +1,126 @@
+"""Batched relaxation: many FIRE optimizers in lockstep, one potential call per step for all.
+
+Each crystal's optimizer runs in its own thread with a proxy ASE calculator; when every active
+optimizer has asked for its next energy/forces/stress, one ``Potential.batch`` call evaluates
+them all. The optimizers are the same as in :func:`xtalgen.relax.relax_one` (FIRE + Frechet
+cell filter), so results equal the one-by-one relaxation up to the potential's batched
+numerics. Worth it where a batched call is cheaper than a loop (a GPU); on the 2-core CPU
+measured here CHGNet's batch is not faster (benchmarks/results/stability.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+
+from xtalgen.crystal import Crystal
+from xtalgen.relax.potential import EV_PER_A3_TO_GPA, Potential
+from xtalgen.relax.relaxer import RelaxConfig, RelaxResult, _single_blas_thread, relax_one
+
+__all__ = ["relax_batched"]
+
+
+class _Batcher:
+    """Collects one request per active optimizer, then evaluates them in one batched call."""
+
+    def __init__(self, potential: Potential, n_active: int) -> None:
+        self.potential = potential
+        self.n_active = n_active
+        self.pending: dict[int, Crystal] = {}
+        self.results: dict[int, Any] = {}
+        self.n_calls = 0
+        self.cond = threading.Condition()
+
+    def _flush(self) -> None:
+        keys = list(self.pending)
+        crystals = [self.pending.pop(k) for k in keys]
+        try:
+            outputs: list[Any] = list(self.potential.batch(crystals))  # type: ignore[misc]
+        except Exception as exc:  # every waiting optimizer gets the error
+            outputs = [exc] * len(keys)
+        self.n_calls += 1
+        self.results.update(zip(keys, outputs))
+        self.cond.notify_all()
+
+    def request(self, key: int, crystal: Crystal) -> Any:
+        with self.cond:
+            self.pending[key] = crystal
+            if len(self.pending) >= self.n_active:
+                self._flush()
+            self.cond.wait_for(lambda: key in self.results)
+            return self.results.pop(key)
+
+    def retire(self) -> None:
+        with self.cond:
+            self.n_active -= 1
+            if self.pending and len(self.pending) >= self.n_active:
+                self._flush()
+
+
+class _ProxyCalculator(Calculator):
+    """ASE calculator that hands its evaluation to the batcher."""
+
+    implemented_properties = ("energy", "free_energy", "forces", "stress")
+
+    def __init__(self, batcher: _Batcher, key: int) -> None:
+        super().__init__()
+        self.batcher, self.key = batcher, key
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        out = self.batcher.request(self.key, Crystal.from_ase(self.atoms))
+        if isinstance(out, Exception):
+            raise out
+        energy_per_atom, forces, stress_gpa = out
+        energy = float(energy_per_atom) * len(self.atoms)
+        self.results = {
+            "energy": energy,
+            "free_energy": energy,
+            "forces": np.asarray(forces, dtype=np.float64).reshape(-1, 3),
+            "stress": np.asarray(stress_gpa, dtype=np.float64) / EV_PER_A3_TO_GPA,
+        }
+
+
+def relax_batched(
+    crystals: Sequence[Crystal],
+    potential: Potential,
+    config: RelaxConfig | None = None,
+) -> tuple[list[RelaxResult], int]:
+    """Relax ``crystals`` together; returns the results and the number of batched calls.
+
+    ``potential.batch`` must be set (e.g. CHGNet's). RMSD is computed after the batch, outside
+    the lockstep loop.
+    """
+    if potential.batch is None:
+        raise ValueError(f"potential {potential.name!r} has no batched evaluation")
+    config = config or RelaxConfig()
+    lockstep = replace(config, compute_rmsd=False)
+    batcher = _Batcher(potential, len(crystals))
+    results: list[RelaxResult | None] = [None] * len(crystals)
+
+    def run(i: int) -> None:
+        proxy = Potential(potential.name, _ProxyCalculator(batcher, i), potential.correction)
+        try:
+            results[i] = relax_one(crystals[i], proxy, lockstep)
+        finally:
+            batcher.retire()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(crystals))]
+    with _single_blas_thread():  # one process-wide limit around the per-thread ones
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    done = [r for r in results if r is not None]
+    if config.compute_rmsd:
+        from xtalgen.relax.rmsd import rmsd_to_relaxed
+
+        for r in done:
+            if r.crystal is not None:
+                r.rmsd = rmsd_to_relaxed(r.initial, r.crystal)
+    return done, batcher.n_calls
