@@ -1,5 +1,6 @@
 """Which CHGNet path is faster here: batched vs looped single points, chgnet's StructOptimizer
-vs xtalgen's ASE FIRE + FrechetCellFilter loop (same optimizer, same fmax).
+vs xtalgen's ASE FIRE + FrechetCellFilter loop (same optimizer, same fmax), and xtalgen's
+lockstep batched relaxation (one CHGNet call per step for all crystals).
 
     .venv/bin/python benchmarks/bench_relax_backends.py --n 20 --n-relax 5
 """
@@ -74,6 +75,12 @@ def main() -> None:
         steps += res.n_steps
     out["xtalgen_relax_one_s"] = (time.perf_counter() - start) / len(targets)
     out["xtalgen_relax_one_steps"] = steps / len(targets)
+    from xtalgen.relax import relax
+
+    config = RelaxConfig(fmax=0.1, max_steps=500, compute_rmsd=False)
+    start = time.perf_counter()
+    relax(targets, potential=potential, config=config, batch_size=len(targets), progress=False)
+    out["xtalgen_lockstep_batched_s"] = (time.perf_counter() - start) / len(targets)
     print(json.dumps(out, indent=1))
 
 
