@@ -205,3 +205,42 @@ def test_cli_screen_relax_and_candidates(tmp_path: Path, reference: str, capsys)
         main(["screen", str(samples_file), "--db", str(db), "--reject-ehull", "oops"])
     assert exc.value.code == 1
     assert "--reject-ehull must look like" in capsys.readouterr().err
+
+
+def emt_batched() -> Potential:
+    """EMT with a (looped) batched call, to exercise lockstep relaxation in the pipeline."""
+    emt = EMT()
+
+    def batch(crystals):
+        out = []
+        for c in crystals:
+            atoms = c.to_ase()
+            atoms.calc = emt
+            out.append(
+                (
+                    atoms.get_potential_energy() / len(atoms),
+                    atoms.get_forces(),
+                    atoms.get_stress() * 160.21766208,
+                )
+            )
+        return out
+
+    return Potential("emt", EMT(), correction="none", batch=batch)
+
+
+def test_pipeline_with_lockstep_batches_equals_one_by_one(tmp_path: Path, reference: str) -> None:
+    from xtalgen.relax import register_potential
+
+    register_potential("emt-batched-test", emt_batched)
+    one = screen(samples(), tmp_path / "one.db", config(reference, potential="emt-batched-test"))
+    many = screen(
+        samples(),
+        tmp_path / "many.db",
+        config(reference, potential="emt-batched-test", batch_size=3),
+    )
+    assert many.stages == one.stages and many.metrics == one.metrics
+    a = CandidateStore(tmp_path / "one.db").table()
+    b = CandidateStore(tmp_path / "many.db").table()
+    for ra, rb in zip(a, b):
+        assert ra["stage"] == rb["stage"] and ra.get("n_steps") == rb.get("n_steps")
+        assert ra.get("energy_per_atom", 0) == pytest.approx(rb.get("energy_per_atom", 0), abs=1e-9)

@@ -55,6 +55,9 @@ def screen(
     workers: Annotated[
         int | None, typer.Option(help="Local worker processes (default: cores).")
     ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Relax this many per task in lockstep (batched potential calls).")
+    ] = 1,
     scheduler: Annotated[
         str | None, typer.Option(help="Dask scheduler address (tcp://...).")
     ] = None,
@@ -95,6 +98,7 @@ def screen(
         max_steps=max_steps,
         n_workers=workers,
         scheduler=scheduler,
+        batch_size=batch_size,
         novelty_reference=None if novelty_reference.lower() == "none" else novelty_reference,
         hull_reference=str(hull_reference) if hull_reference else None,
         reject_ehull=_parse_reject(reject_ehull),

@@ -11,7 +11,7 @@ measured here CHGNet's batch is not faster (benchmarks/results/stability.md).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -90,23 +90,28 @@ def relax_batched(
     crystals: Sequence[Crystal],
     potential: Potential,
     config: RelaxConfig | None = None,
+    *,
+    configs: Sequence[RelaxConfig] | None = None,
+    stop_rules: Sequence[Callable[[int, float], str | None] | None] | None = None,
 ) -> tuple[list[RelaxResult], int]:
     """Relax ``crystals`` together; returns the results and the number of batched calls.
 
-    ``potential.batch`` must be set (e.g. CHGNet's). RMSD is computed after the batch, outside
-    the lockstep loop.
+    ``potential.batch`` must be set (e.g. CHGNet's). ``configs`` / ``stop_rules``: one per
+    crystal (as for ``relax_one``), overriding ``config``. RMSD is computed after the batch.
     """
     if potential.batch is None:
         raise ValueError(f"potential {potential.name!r} has no batched evaluation")
-    config = config or RelaxConfig()
-    lockstep = replace(config, compute_rmsd=False)
-    batcher = _Batcher(potential, len(crystals))
-    results: list[RelaxResult | None] = [None] * len(crystals)
+    n = len(crystals)
+    configs = list(configs) if configs is not None else [config or RelaxConfig()] * n
+    rules = list(stop_rules) if stop_rules is not None else [None] * n
+    batcher = _Batcher(potential, n)
+    results: list[RelaxResult | None] = [None] * n
 
     def run(i: int) -> None:
         proxy = Potential(potential.name, _ProxyCalculator(batcher, i), potential.correction)
         try:
-            results[i] = relax_one(crystals[i], proxy, lockstep)
+            lockstep = replace(configs[i], compute_rmsd=False)
+            results[i] = relax_one(crystals[i], proxy, lockstep, rules[i])
         finally:
             batcher.retire()
 
@@ -116,11 +121,13 @@ def relax_batched(
             thread.start()
         for thread in threads:
             thread.join()
-    done = [r for r in results if r is not None]
-    if config.compute_rmsd:
-        from xtalgen.relax.rmsd import rmsd_to_relaxed
+    from xtalgen.relax.rmsd import rmsd_to_relaxed
 
-        for r in done:
-            if r.crystal is not None:
-                r.rmsd = rmsd_to_relaxed(r.initial, r.crystal)
+    done = []
+    for i, r in enumerate(results):
+        if r is None:  # the thread died outside relax_one's own error handling
+            r = RelaxResult(initial=crystals[i], error="batched relaxation thread failed")
+        elif configs[i].compute_rmsd and r.crystal is not None:
+            r.rmsd = rmsd_to_relaxed(r.initial, r.crystal)
+        done.append(r)
     return done, batcher.n_calls

@@ -26,7 +26,7 @@ from xtalgen.relax.relaxer import RelaxConfig
 from xtalgen.screen.executor import Executor, get_executor
 from xtalgen.screen.store import CandidateStore
 from xtalgen.screen.sun import CONVENTIONS, METASTABLE_THRESHOLD, stability_metrics
-from xtalgen.screen.worker import WorkerSpec, screen_one
+from xtalgen.screen.worker import WorkerSpec, screen_chunk, screen_one
 
 __all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
 
@@ -45,6 +45,8 @@ class ScreenConfig:
     novel, and the store says so). ``require_converged``: a relaxation that hit ``max_steps``
     counts as failed (no stability flags); otherwise its E_hull is used as it is.
     ``reject_ehull``: early rejection during relaxation (see ``WorkerSpec``; () disables).
+    ``batch_size > 1``: each task is a chunk of that many candidates relaxed in lockstep with
+    one batched potential call per step (when the potential has one; stored per chunk).
     """
 
     potential: str = "chgnet"
@@ -61,6 +63,7 @@ class ScreenConfig:
     hull_reference: str | None = None
     n_workers: int | None = None
     scheduler: str | None = None
+    batch_size: int = 1
     progress: bool = True
 
     def worker_spec(self) -> WorkerSpec:
@@ -213,16 +216,22 @@ def screen(
     if pending and executor is None:
         executor = get_executor(config.scheduler, config.n_workers)
     try:
-        tasks = [(spec, cid, by_cid[cid]) for cid in pending]
-        results = executor.imap_unordered(screen_one, tasks) if pending else iter(())
-        for out in tqdm(
-            results,
-            total=len(pending),
-            desc="relax + E_hull",
-            unit="crystal",
-            disable=not config.progress,
-        ):
-            _store_result(store, out, run)
+        if config.batch_size > 1:  # chunks relaxed in lockstep, one batched call per step
+            size = config.batch_size
+            chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+            tasks = [(spec, [(cid, by_cid[cid]) for cid in chunk]) for chunk in chunks]
+            fn = screen_chunk
+        else:
+            tasks = [(spec, cid, by_cid[cid]) for cid in pending]
+            fn = screen_one
+        results = executor.imap_unordered(fn, tasks) if pending else iter(())
+        with tqdm(
+            total=len(pending), desc="relax + E_hull", unit="crystal", disable=not config.progress
+        ) as bar:
+            for out in results:
+                for item in out if isinstance(out, list) else [out]:
+                    _store_result(store, item, run)
+                    bar.update(1)
     finally:
         if own_executor and executor is not None:
             executor.close()

@@ -7,17 +7,20 @@ Runs inside executor workers. The potential and the hull are built once per work
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xtalgen.crystal import Crystal
+from xtalgen.relax.batched import relax_batched
 from xtalgen.relax.correction import corrected_energy
 from xtalgen.relax.hull import ConvexHull
-from xtalgen.relax.potential import get_potential, set_torch_threads
+from xtalgen.relax.potential import Potential, get_potential, set_torch_threads
 from xtalgen.relax.reference import load_reference
-from xtalgen.relax.relaxer import RelaxConfig, relax_one
+from xtalgen.relax.relaxer import RelaxConfig, RelaxResult, relax_one
 
-__all__ = ["WorkerSpec", "screen_one"]
+__all__ = ["WorkerSpec", "screen_chunk", "screen_one"]
 
 
 @dataclass(frozen=True)
@@ -54,33 +57,36 @@ def _hull(reference: str | None) -> ConvexHull:
     return _HULLS[reference]
 
 
-def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
-    """Relax one candidate and place it on the hull; returns a plain dict (never raises)."""
-    spec, cid, crystal = task
-    if spec.threads:
-        set_torch_threads(spec.threads)
-    potential = get_potential(spec.potential, **dict(spec.potential_kw))
+def _plan(
+    spec: WorkerSpec, crystal: Crystal, potential: Potential, hull: ConvexHull | None
+) -> tuple[RelaxConfig, Callable[[int, float], str | None] | None]:
+    """The relaxation settings of one candidate and its early-rejection rule."""
     config = spec.relax
-    hull = _hull(spec.reference) if spec.hull else None
-    stop_rule = None
     composition = crystal.composition
-    if hull is not None and not hull.missing_elements(composition):
-        mu = -hull.formation_energy_per_atom(composition, 0.0)  # sum x_i mu_i, eV/atom
-        if potential.correction != "none":  # MP2020 shifts depend on composition, not energy
-            mu -= corrected_energy(crystal, 0.0, potential.correction) / crystal.num_sites
-        if spec.reject_formation_energy is not None:
-            config = replace(config, reject_initial_energy=spec.reject_formation_energy + mu)
-        if spec.reject_ehull:
-            limits = dict(spec.reject_ehull)
-            config = replace(config, checkpoints=tuple(sorted(limits)))
+    if hull is None or hull.missing_elements(composition):
+        return config, None
+    mu = -hull.formation_energy_per_atom(composition, 0.0)  # sum x_i mu_i, eV/atom
+    if potential.correction != "none":  # MP2020 shifts depend on composition, not energy
+        mu -= corrected_energy(crystal, 0.0, potential.correction) / crystal.num_sites
+    if spec.reject_formation_energy is not None:
+        config = replace(config, reject_initial_energy=spec.reject_formation_energy + mu)
+    if not spec.reject_ehull:
+        return config, None
+    limits = dict(spec.reject_ehull)
+    config = replace(config, checkpoints=tuple(sorted(limits)))
 
-            def stop_rule(step: int, energy_per_atom: float) -> str | None:
-                e_hull = hull.e_above_hull_of_formation(composition, energy_per_atom - mu)
-                if e_hull.e_above_hull > limits[step]:
-                    return f"rejected: E_hull {e_hull.e_above_hull:.2f} eV/atom at step {step}"
-                return None
+    def stop_rule(step: int, energy_per_atom: float) -> str | None:
+        e_hull = hull.e_above_hull_of_formation(composition, energy_per_atom - mu)
+        if e_hull.e_above_hull > limits[step]:
+            return f"rejected: E_hull {e_hull.e_above_hull:.2f} eV/atom at step {step}"
+        return None
 
-    result = relax_one(crystal, potential, config, stop_rule)
+    return config, stop_rule
+
+
+def _report(
+    cid: str, result: RelaxResult, potential: Potential, hull: ConvexHull | None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "cid": cid,
         "stage": "relaxed" if result.ok else "failed",
@@ -106,3 +112,38 @@ def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
             decomposition=h.decomposition,
         )
     return out
+
+
+def _setup(spec: WorkerSpec) -> tuple[Potential, ConvexHull | None]:
+    if spec.threads:
+        set_torch_threads(spec.threads)
+    potential = get_potential(spec.potential, **dict(spec.potential_kw))
+    return potential, (_hull(spec.reference) if spec.hull else None)
+
+
+def screen_one(task: tuple[WorkerSpec, str, Crystal]) -> dict[str, Any]:
+    """Relax one candidate and place it on the hull; returns a plain dict (never raises)."""
+    spec, cid, crystal = task
+    potential, hull = _setup(spec)
+    config, stop_rule = _plan(spec, crystal, potential, hull)
+    return _report(cid, relax_one(crystal, potential, config, stop_rule), potential, hull)
+
+
+def screen_chunk(task: tuple[WorkerSpec, list[tuple[str, Crystal]]]) -> list[dict[str, Any]]:
+    """``screen_one`` for a chunk, relaxed in lockstep when the potential has a batched call."""
+    spec, items = task
+    potential, hull = _setup(spec)
+    if potential.batch is None or len(items) < 2:
+        return [screen_one((spec, cid, crystal)) for cid, crystal in items]
+    plans = [_plan(spec, crystal, potential, hull) for _, crystal in items]
+    cpu = time.process_time()
+    results, _ = relax_batched(
+        [crystal for _, crystal in items],
+        potential,
+        configs=[p[0] for p in plans],
+        stop_rules=[p[1] for p in plans],
+    )
+    cpu_each = (time.process_time() - cpu) / len(items)  # threads share one process clock
+    for result in results:
+        result.cpu_s = cpu_each
+    return [_report(cid, r, potential, hull) for (cid, _), r in zip(items, results)]
