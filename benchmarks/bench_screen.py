@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=300)
     parser.add_argument("--reject-ehull", default="50:1.5,100:0.8,200:0.4")
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--db", default="bench_screen.db")
     args = parser.parse_args()
 
@@ -44,7 +45,12 @@ def main() -> None:
         if args.reject_ehull != "none"
         else ()
     )
-    config = ScreenConfig(n_workers=args.workers, max_steps=args.max_steps, reject_ehull=reject)
+    config = ScreenConfig(
+        n_workers=args.workers,
+        max_steps=args.max_steps,
+        reject_ehull=reject,
+        batch_size=args.batch_size,
+    )
     start = time.perf_counter()
     summary = screen(crystals, db, config)
     screen_s = time.perf_counter() - start
