@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-steps", type=int, default=300)
-    parser.add_argument("--reject-ehull", default="50:1.5,100:0.8,200:0.4")
+    parser.add_argument("--reject-ehull", default="50:2.0,100:1.2,200:0.5")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--db", default="bench_screen.db")
     args = parser.parse_args()

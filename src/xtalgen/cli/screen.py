@@ -38,7 +38,7 @@ def _parse_reject(text: str) -> tuple[tuple[int, float], ...]:
         return tuple((int(step), float(limit)) for step, limit in pairs)
     except ValueError:
         raise XtalgenError(
-            f"--reject-ehull must look like 50:1.5,100:0.8,200:0.4, got {text!r}"
+            f"--reject-ehull must look like 50:2.0,100:1.2,200:0.5, got {text!r}"
         ) from None
 
 
@@ -73,7 +73,7 @@ def screen(
             help="Early rejection STEP:EHULL,... (eV/atom): stop a relaxation still "
             "above EHULL at STEP; 'none' disables."
         ),
-    ] = "50:1.5,100:0.8,200:0.4",
+    ] = "50:2.0,100:1.2,200:0.5",
     plots: Annotated[
         bool, typer.Option(help="Write E_hull histogram and S.U.N. funnel PNGs.")
     ] = True,

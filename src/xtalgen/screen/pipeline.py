@@ -32,7 +32,7 @@ __all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
 
 FINISHED = ("invalid", "duplicate", "relaxed", "failed")
 
-DEFAULT_REJECT_EHULL: tuple[tuple[int, float], ...] = ((50, 1.5), (100, 0.8), (200, 0.4))
+DEFAULT_REJECT_EHULL: tuple[tuple[int, float], ...] = ((50, 2.0), (100, 1.2), (200, 0.5))
 """Early rejection: (step, E_hull eV/atom) - a relaxation still above it at that step stops."""
 
 
