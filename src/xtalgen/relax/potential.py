@@ -149,6 +149,14 @@ def get_potential(name: str = "chgnet", **kw: Any) -> Potential:
     return potential
 
 
+def _voigt(stress: Any) -> np.ndarray:
+    """(6,) Voigt stress (xx, yy, zz, yz, xz, xy) from a (3, 3) or (6,) array."""
+    stress = np.asarray(stress, dtype=np.float64)
+    if stress.shape == (3, 3):
+        return stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    return stress.reshape(6)
+
+
 def _import_factory(path: str) -> PotentialFactory:
     """``"package.module:function"`` -> the function (a Potential factory)."""
     import importlib
@@ -193,7 +201,7 @@ def _load_chgnet(
         structures = [c.to_pymatgen() for c in crystals]
         preds = model.predict_structure(structures, task="efs", batch_size=len(structures))
         preds = [preds] if isinstance(preds, dict) else preds
-        return [(float(p["e"]), np.asarray(p["f"]), np.asarray(p["s"])) for p in preds]
+        return [(float(p["e"]), np.asarray(p["f"]), _voigt(p["s"])) for p in preds]
 
     return Potential("chgnet", calculator, correction="none", batch=batch, settings=settings)
 
