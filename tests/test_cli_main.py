@@ -16,3 +16,10 @@ def test_help_lists_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "demo" in result.stdout
+
+
+def test_unknown_command_is_a_usage_error_without_traceback() -> None:
+    result = run_cli("no-such-command")
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
+    assert "Traceback" not in result.stderr
