@@ -32,9 +32,15 @@ def sample(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Crystals per batch (checkpoints).")] = 256,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda (checkpoints).")] = "cpu",
+    threads: Annotated[
+        int, typer.Option("--threads", help="torch CPU threads (0: torch default). The shipped "
+                          "models are small: one thread is fastest on a busy machine.")
+    ] = 1,
 ) -> None:
     """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz."""
     import time
+
+    import torch
 
     from xtalgen import io as xio
     from xtalgen.checkpoints import shipped_checkpoints
@@ -43,6 +49,8 @@ def sample(
 
     if n < 1:
         raise XtalgenError(f"--n must be at least 1, got {n}")
+    if threads > 0:
+        torch.set_num_threads(threads)
     kwargs = {}
     shipped = shipped_checkpoints()
     if generator in shipped and not Path(generator).exists():
