@@ -23,3 +23,16 @@ def test_unknown_command_is_a_usage_error_without_traceback() -> None:
     assert result.returncode == 2
     assert "No such command" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_load_generator_resolves_names_and_reports_unknown_ones() -> None:
+    import pytest
+
+    from xtalgen import XtalgenError
+    from xtalgen.models import load_generator
+
+    model = load_generator("perov5-csp-flow")
+    (crystal,) = model.generate(1, composition="SrTiO3", seed=0)
+    assert crystal.formula == "SrTiO3"
+    with pytest.raises(XtalgenError, match="random-search"):
+        load_generator("no-such-generator")

@@ -66,16 +66,19 @@ from their checkpoint files instead (see :func:`load_generator`)."""
 
 
 def load_generator(name_or_path: str | Path, **kwargs: Any) -> Generator:
-    """A generator by registered name (``"random-search"``) or from a checkpoint file."""
+    """A generator by registered name (``"random-search"``), shipped checkpoint name
+    (``"perov5-csp-flow"``) or checkpoint file path."""
     key = str(name_or_path)
     if key in GENERATORS:
         module_name, class_name = GENERATORS[key].split(":")
         cls = getattr(importlib.import_module(module_name), class_name)
         return cls(**kwargs)
-    path = Path(key)
-    if path.exists():
-        from xtalgen.models.checkpoint import load_checkpoint_generator
+    from xtalgen.checkpoints import shipped_checkpoints
+    from xtalgen.models.checkpoint import load_checkpoint_generator
 
+    shipped = shipped_checkpoints()
+    path = shipped.get(key, Path(key))
+    if path.exists():
         return load_checkpoint_generator(path, **kwargs)
-    known = ", ".join(sorted(GENERATORS)) or "none registered yet"
-    raise XtalgenError(f"no generator or checkpoint named {key!r} (generators: {known})")
+    known = ", ".join(sorted(GENERATORS) + sorted(shipped))
+    raise XtalgenError(f"no generator or checkpoint named {key!r} (known names: {known})")
