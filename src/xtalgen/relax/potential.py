@@ -55,7 +55,7 @@ class Potential:
     ``correction`` is the scheme that brings the potential's energies to the convention of the
     bundled hull (MP2020-corrected MP GGA/GGA+U): ``"MP2020"`` for potentials trained on raw
     MPtrj energies (MACE-MP, SevenNet, MatterSim), ``"none"`` for CHGNet, whose training energies
-    already carry the MP2020 corrections (measured: benchmarks/results/stability.md). ``batch``
+    already carry the MP2020 corrections (measured: benchmarks/RESULTS.md). ``batch``
     optionally evaluates many crystals in one call (a list as ``single_point`` returns).
     """
 

@@ -31,7 +31,7 @@ class WorkerSpec:
     a relaxation whose current E_hull (eV/atom, from the energy at that step) exceeds
     ``max_e_hull`` at ``step`` stops there. The energy only goes down during a relaxation, so
     the final E_hull would be lower, but rarely by much late in a run (thresholds measured in
-    benchmarks/results/stability.md). ``reject_formation_energy``: reject before any step when
+    benchmarks/RESULTS.md). ``reject_formation_energy``: reject before any step when
     the single-point formation energy (eV/atom) is above it (None: off; a poor criterion for
     random cells, whose close contacts give high first energies that relax away).
     ``reference``: folder of a hull reference written by ``HullReference.save`` (None: the
