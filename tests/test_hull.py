@@ -108,7 +108,7 @@ def test_chgnet_relaxed_nacl_is_near_the_hull(hull: ConvexHull) -> None:
 def test_chgnet_e_hull_of_mp20_test_structures_is_close_to_tabulated(hull: ConvexHull) -> None:
     """Three small MP-20 test structures, relaxed with CHGNet: E_hull within 0.1 eV/atom of MP's.
 
-    (The 200-structure mean absolute difference, 0.027 eV/atom, is in benchmarks/results.)
+    (The 200-structure mean absolute difference, 0.027 eV/atom, is in benchmarks/RESULTS.md.)
     """
     from xtalgen.data import load_dataset
 
