@@ -21,6 +21,7 @@ __all__ = [
     "SYMPREC",
     "BudgetTracker",
     "SearchBudget",
+    "apply_overrides",
     "cell_composition",
     "detect_spacegroup",
     "distinct",
@@ -33,6 +34,17 @@ __all__ = [
 SYMPREC = 0.1
 """spglib tolerance (angstrom) for the detected space group written into provenance."""
 
+
+
+def apply_overrides(config: Any, overrides: Mapping[str, Any], generator: str) -> Any:
+    """A copy of the dataclass ``config`` with keyword ``overrides``; unknown keys are an error."""
+    import dataclasses
+
+    known = {field.name for field in dataclasses.fields(config)}
+    for key in overrides:
+        if key not in known:
+            raise XtalgenError(f"unknown {generator} setting {key!r}")
+    return dataclasses.replace(config, **overrides)
 
 def parse_composition(composition: str | Mapping[str, float]) -> Any:
     """A pymatgen ``Composition`` from ``"Li2MnO3"`` or ``{"Li": 2, "Mn": 1, "O": 3}``.

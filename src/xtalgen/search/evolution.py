@@ -26,6 +26,7 @@ from xtalgen.search import operators
 from xtalgen.search.common import (
     BudgetTracker,
     SearchBudget,
+    apply_overrides,
     distinct,
     min_distance_ok,
     parse_composition,
@@ -128,10 +129,7 @@ class EvolutionarySearch(Generator):
 
     def __init__(self, *, config: EvolutionConfig | None = None, **overrides: Any) -> None:
         config = config or EvolutionConfig()
-        for key, value in overrides.items():
-            if not hasattr(config, key):
-                raise XtalgenError(f"unknown evolution setting {key!r}")
-            setattr(config, key, value)
+        config = apply_overrides(config, overrides, "evolution")
         unknown = set(config.operator_weights) - set(OPERATORS)
         if unknown:
             raise XtalgenError(f"unknown operators {sorted(unknown)}; choose from {OPERATORS}")

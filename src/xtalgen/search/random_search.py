@@ -23,6 +23,7 @@ from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
     SearchBudget,
+    apply_overrides,
     cell_composition,
     distinct,
     formula_unit_choices,
@@ -179,10 +180,7 @@ class RandomSymmetricSearch(Generator):
 
     def __init__(self, *, config: RandomSearchConfig | None = None, **overrides: Any) -> None:
         config = config or RandomSearchConfig()
-        for key, value in overrides.items():
-            if not hasattr(config, key):
-                raise XtalgenError(f"unknown random-search setting {key!r}")
-            setattr(config, key, value)
+        config = apply_overrides(config, overrides, "random-search")
         if config.candidates_per_structure < 1:
             raise XtalgenError("candidates_per_structure must be >= 1")
         self.config = config

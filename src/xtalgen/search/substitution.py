@@ -29,6 +29,7 @@ from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
     SearchBudget,
+    apply_overrides,
     distinct,
     parse_composition,
     validate_spacegroup,
@@ -109,10 +110,7 @@ class PrototypeSubstitution(Generator):
 
     def __init__(self, *, config: SubstitutionConfig | None = None, **overrides: Any) -> None:
         config = config or SubstitutionConfig()
-        for key, value in overrides.items():
-            if not hasattr(config, key):
-                raise XtalgenError(f"unknown substitution setting {key!r}")
-            setattr(config, key, value)
+        config = apply_overrides(config, overrides, "substitution")
         if config.species_map not in {"similarity", "electronegativity"}:
             raise XtalgenError(
                 f"species_map must be similarity or electronegativity, got {config.species_map!r}"
