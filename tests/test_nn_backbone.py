@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from xtalgen.nn import Backbone, BackboneConfig, types_to_onehot
-from xtalgen.nn.backbone import fully_connected_edges
+from xtalgen.representations.graph import in_cell_pairs
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +84,13 @@ def test_outputs_depend_on_geometry(model: Backbone, inputs: dict) -> None:
     assert not torch.allclose(model(**stretched).frac, out.frac)
 
 
-def test_fully_connected_edges() -> None:
-    src, dst, graph = fully_connected_edges(torch.tensor([2, 1]))
+def test_in_cell_pairs_with_and_without_self_pairs() -> None:
+    src, dst, graph = in_cell_pairs(torch.tensor([2, 1]), self_pairs=True)
     assert src.tolist() == [0, 0, 1, 1, 2]
     assert dst.tolist() == [0, 1, 0, 1, 2]
     assert graph.tolist() == [0, 0, 0, 0, 1]
+    src, dst, graph = in_cell_pairs(torch.tensor([2, 1]))
+    assert (src.tolist(), dst.tolist(), graph.tolist()) == ([0, 1], [1, 0], [0, 0])
 
 
 def test_ks_lattice_output_is_rotation_invariant(inputs: dict) -> None:

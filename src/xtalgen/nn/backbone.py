@@ -21,12 +21,12 @@ from torch import nn
 
 from xtalgen.crystal import MAX_Z
 from xtalgen.nn.layers import MLP, SinusoidalTimeEmbedding, fourier_features, scatter_mean
+from xtalgen.representations.graph import in_cell_pairs
 
 __all__ = [
     "Backbone",
     "BackboneConfig",
     "BackboneOutput",
-    "fully_connected_edges",
     "types_to_onehot",
 ]
 
@@ -62,23 +62,6 @@ class BackboneOutput:
 def types_to_onehot(atom_types: torch.Tensor, n_types: int = MAX_Z) -> torch.Tensor:
     """(N,) atomic numbers -> (N, n_types) float one-hot (column Z - 1)."""
     return nn.functional.one_hot(atom_types.long() - 1, n_types).float()
-
-
-def fully_connected_edges(num_atoms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All ordered pairs ``(i, j)`` of atoms of the same crystal, self-pairs included.
-
-    Returns:
-        ``(src, dst, graph)``: (E,) atom indices and the crystal index of each edge,
-        with E = sum(num_atoms ** 2).
-    """
-    device = num_atoms.device
-    ptr = torch.cumsum(num_atoms, 0) - num_atoms
-    n_edges = num_atoms * num_atoms
-    graph = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), n_edges)
-    edge_ptr = torch.cumsum(n_edges, 0) - n_edges
-    local = torch.arange(int(n_edges.sum()), device=device) - edge_ptr[graph]
-    n = num_atoms[graph]
-    return local // n + ptr[graph], local % n + ptr[graph], graph
 
 
 class InteractionLayer(nn.Module):
@@ -152,7 +135,7 @@ class Backbone(nn.Module):
         temb = self.time_embedding(t)[batch]
         h = self.node_in(torch.cat([type_features, temb], dim=-1))
         lattice_ips = (lattices @ lattices.transpose(-1, -2)).flatten(1)  # (B, 9), invariant
-        edges = fully_connected_edges(num_atoms)
+        edges = in_cell_pairs(num_atoms, self_pairs=True)
         src, dst, graph = edges
         diff = frac_coords[dst] - frac_coords[src]  # computed once, shared by all layers
         edge_features = torch.cat(

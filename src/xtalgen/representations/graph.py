@@ -29,6 +29,7 @@ __all__ = [
     "edge_vectors_torch",
     "encode",
     "fully_connected_edges",
+    "in_cell_pairs",
     "neighbor_list",
 ]
 
@@ -108,6 +109,30 @@ def edge_vectors_torch(
     return torch.einsum("ei,eij->ej", frac, batch.lattices[batch.batch[src]])
 
 
+def in_cell_pairs(
+    num_atoms: torch.Tensor, *, self_pairs: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All ordered pairs ``(i, j)`` of atoms of the same crystal of a batch.
+
+    ``num_atoms`` (B,) gives the crystals' sizes; atoms are numbered globally, crystal after
+    crystal. Returns ``(src, dst, graph)``: (E,) long tensors of atom indices and the crystal of
+    each pair, sorted by source then destination; E = sum(n_b ** 2) with ``self_pairs`` (the
+    backbone's message graph) and sum(n_b (n_b - 1)) without.
+    """
+    device = num_atoms.device
+    ptr = torch.cumsum(num_atoms, 0) - num_atoms
+    n_pairs = num_atoms * num_atoms
+    graph = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), n_pairs)
+    pair_ptr = torch.cumsum(n_pairs, 0) - n_pairs
+    local = torch.arange(int(n_pairs.sum()), device=device) - pair_ptr[graph]
+    n = num_atoms[graph]
+    src, dst = local // n + ptr[graph], local % n + ptr[graph]
+    if not self_pairs:
+        keep = src != dst
+        src, dst, graph = src[keep], dst[keep], graph[keep]
+    return src, dst, graph
+
+
 def fully_connected_edges(batch: CrystalBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """All ordered pairs i != j within each crystal, and their periodic fractional differences.
 
@@ -115,21 +140,9 @@ def fully_connected_edges(batch: CrystalBatch) -> tuple[torch.Tensor, torch.Tens
     source) and ``frac_diff`` (E, 3) = frac[j] - frac[i] wrapped to [-0.5, 0.5), the
     minimum-image difference in fractional space used by DiffCSP-style denoisers.
     """
-    device = batch.device
-    n = batch.num_atoms
-    if int(n.min()) < 1:
+    if int(batch.num_atoms.min()) < 1:
         raise XtalgenError("every crystal of the batch needs at least one atom")
-    ptr = batch.ptr
-    # for each atom i: its graph size and offset; then repeat i n_b times and pair it with
-    # every atom of the same graph
-    size = n[batch.batch]
-    src = torch.repeat_interleave(torch.arange(len(batch.batch), device=device), size)
-    start = ptr[:-1][batch.batch]
-    # position of each pair inside its block of n_b pairs
-    block_start = torch.repeat_interleave(torch.cumsum(size, 0) - size, size)
-    local = torch.arange(len(src), device=device) - block_start
-    dst = torch.repeat_interleave(start, size) + local
-    keep = src != dst
-    edge_index = torch.stack([src[keep], dst[keep]])
-    diff = batch.frac_coords[edge_index[1]] - batch.frac_coords[edge_index[0]]
+    src, dst, _ = in_cell_pairs(batch.num_atoms)
+    edge_index = torch.stack([src, dst])
+    diff = batch.frac_coords[dst] - batch.frac_coords[src]
     return edge_index, diff - torch.floor(diff + 0.5)
