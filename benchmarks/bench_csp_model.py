@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import platform
 import time
 from datetime import datetime, timezone
@@ -37,7 +38,18 @@ def main() -> None:
     parser.add_argument("--step-lr", type=float, default=None, help="diffusion: corrector step")
     parser.add_argument("--templates", default=None,
                         help="start from prototypes retrieved from this split (e.g. offline_train)")
-    parser.add_argument("--noise-level", type=float, default=0.5, help="template corruption")
+    parser.add_argument("--noise-level", type=float, default=0.5,
+                        help="template corruption; 0: the templates themselves, no network")
+    parser.add_argument("--template-cells", default="any", choices=["any", "target"],
+                        help="templates of any number of formula units, or the target's sites only")
+    parser.add_argument("--template-fill", default="noise", choices=["noise", "cycle"],
+                        help="samples beyond the usable templates: from noise, or reuse templates")
+    parser.add_argument("--n-templated", type=int, default=None,
+                        help="at most this many templated samples per target (default: k)")
+    parser.add_argument("--templates-last", action="store_true",
+                        help="templated samples take the last sample indices (sample 0 template-free)")
+    parser.add_argument("--template-cache", default=None,
+                        help="pickle of the retrieved templates (read if present, else written)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,16 +65,29 @@ def main() -> None:
         test = [test[i] for i in pick]
     generator = load_model(args.checkpoint, n_steps=args.steps, batch_size=args.batch_size,
                            progress=True)
+    if args.templates and args.template_cache and Path(args.template_cache).exists():
+        templates, template_time = load_cached_templates(args.template_cache, test, args.k)
+    elif args.templates:
+        templates, template_time = retrieve_templates(test, args.dataset, args.templates, args.k)
+        if args.template_cache:
+            Path(args.template_cache).parent.mkdir(parents=True, exist_ok=True)
+            with open(args.template_cache, "wb") as fh:
+                pickle.dump({"ids": material_ids(test), "templates": templates,
+                             "time_s": template_time}, fh)
+    else:
+        templates, template_time = None, 0.0
     if args.anneal is not None:
         generator.model.process.config.coord_anneal = args.anneal
     if args.step_lr is not None:
         generator.model.process.config.corrector_step_lr = args.step_lr
-    templates, template_time = None, 0.0
-    if args.templates:
-        templates, template_time = retrieve_templates(test, args.dataset, args.templates, args.k)
+    options = dict(template_cells=args.template_cells, template_fill=args.template_fill,
+                   n_templated=args.n_templated, templates_first=not args.templates_last)
     start = time.perf_counter()
-    samples = generator.sample_csp(test, k=args.k, seed=args.seed, templates=templates,
-                                   noise_level=args.noise_level)
+    if templates is not None and args.noise_level == 0:
+        samples = templates_as_samples(test, templates, args.k, options)
+    else:
+        samples = generator.sample_csp(test, k=args.k, seed=args.seed, templates=templates,
+                                       noise_level=args.noise_level, **options)
     sample_time = time.perf_counter() - start
     evaluation = evaluate_csp(samples, test, config=CSPConfig(k=args.k, n_jobs=1))
     metrics = {m.name: m.value for m in evaluation.metrics}
@@ -72,6 +97,10 @@ def main() -> None:
         "targets": len(test), "of": n_all, "k": args.k, "steps": steps, "seed": args.seed,
         "anneal": args.anneal, "step_lr": args.step_lr, "templates": args.templates,
         "noise_level": args.noise_level if args.templates else None,
+        "template_options": options if args.templates else None,
+        "templated_samples": sum("template_noise" in c.properties or "template_rank" in c.properties
+                                 for c in samples),
+        "samples": len(samples),
         "template_time_s": round(template_time, 1), "metrics": metrics, "sampling_time_s": round(sample_time, 1),
         "samples_per_s": round(len(samples) / sample_time, 2), "threads": args.threads,
         "machine": f"{platform.node()} (2-core CPU dev machine, no GPU)",
@@ -81,6 +110,38 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1))
+
+
+def material_ids(crystals) -> list[str]:
+    return [str(c.properties.get("material_id", i)) for i, c in enumerate(crystals)]
+
+
+def load_cached_templates(path: str, targets, k: int):
+    """Templates pickled by an earlier run on the same targets (at least k per target kept)."""
+    with open(path, "rb") as fh:
+        cached = pickle.load(fh)
+    if cached["ids"] != material_ids(targets):
+        raise SystemExit(f"{path} holds templates of other targets")
+    return [t[:k] for t in cached["templates"]], float(cached["time_s"])
+
+
+def templates_as_samples(targets, templates, k: int, options: dict):
+    """The templates themselves as CSP samples (the same assignment as the sampler; no network).
+    Slots without a template get no sample (they count as misses)."""
+    from xtalgen.models.templates import assign_templates
+
+    plan = assign_templates(targets, templates, k, cells=options["template_cells"],
+                            fill=options["template_fill"], n_templated=options["n_templated"],
+                            templates_first=options["templates_first"])
+    out = []
+    for i, (target, starts) in enumerate(zip(targets, plan)):
+        mid = target.properties.get("material_id", str(i))
+        ranks = {id(t): r for r, t in enumerate(templates[i])}
+        for j, template in enumerate(starts):
+            if template is not None:
+                out.append(template.with_properties(material_id=mid, sample_index=j,
+                                                    template_rank=ranks[id(template)]))
+    return out
 
 
 def retrieve_templates(targets, dataset: str, split: str, k: int):
@@ -93,8 +154,8 @@ def retrieve_templates(targets, dataset: str, split: str, k: int):
     from xtalgen.search.substitution import PrototypeSubstitution
 
     pool = list(load_dataset(dataset, split))
-    search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False,
-                                   dedupe=False)
+    # unscored, one template per prototype first (retrieval order), as bench_search_csp.py
+    search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False)
     start = time.perf_counter()
     out = []
     with warnings.catch_warnings():

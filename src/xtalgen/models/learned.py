@@ -23,6 +23,7 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
 from xtalgen.models.generative import CrystalGenerativeModel, ModelConfig
+from xtalgen.models.templates import assign_templates
 from xtalgen.representations.tensors import CrystalBatch
 
 __all__ = ["LearnedGenerator", "composition_species"]
@@ -147,34 +148,44 @@ class LearnedGenerator(Generator):
         n_steps: int | None = None,
         templates: Sequence[Sequence[Crystal]] | None = None,
         noise_level: float = 0.5,
+        template_cells: str = "any",
+        template_fill: str = "noise",
+        n_templated: int | None = None,
+        templates_first: bool = True,
     ) -> list[Crystal]:
         """``k`` structures per target composition, each tagged with the target's
         ``material_id`` and ``sample_index`` (0..k-1); ordered target by target.
 
-        ``templates`` (optional, one list per target, e.g. retrieved prototypes with the
-        target's composition): sample j of target i starts from ``templates[i][j % len]``
-        corrupted to ``noise_level`` (DiffCSP++-style); targets without a usable template
-        (none, or a different number of sites) start from pure noise.
+        ``templates`` (optional, one list per target, best first, e.g. retrieved prototypes of
+        the target's composition): templated samples start from a template corrupted to
+        ``noise_level`` (DiffCSP++-style) and are tagged ``template_noise`` and
+        ``template_rank``; the top-k distinct usable templates are used once each, in order
+        (see :func:`xtalgen.models.templates.assign_templates` for ``template_cells``,
+        ``template_fill``, ``n_templated`` and ``templates_first``). Samples without a template
+        start from pure noise with the target's sites. With ``template_cells="any"`` a sample
+        keeps its template's cell, which may hold a different number of formula units.
         """
         if self.task != "csp":
             raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")
-        if templates is not None and len(templates) != len(targets):
-            raise XtalgenError(f"{len(templates)} template lists for {len(targets)} targets")
         seed = 0 if seed is None else int(seed)
         generator = torch.Generator().manual_seed(seed)
+        plan: list[list[Crystal | None]] = [[None] * k for _ in targets]
+        if templates is not None:
+            plan = assign_templates(targets, templates, k, cells=template_cells,
+                                    fill=template_fill, n_templated=n_templated,
+                                    templates_first=templates_first)
         plain: list[tuple[Crystal, dict[str, Any]]] = []
         seeded: list[tuple[Crystal, dict[str, Any]]] = []
-        for i, target in enumerate(targets):
+        for i, (target, starts) in enumerate(zip(targets, plan)):
             mid = target.properties.get("material_id", str(i))
-            usable = [t for t in (templates[i] if templates is not None else [])
-                      if sorted(t.species) == sorted(target.species)]
-            for j in range(k):
+            ranks = {id(t): r for r, t in enumerate(templates[i])} if templates else {}
+            for j, template in enumerate(starts):
                 extra = {"material_id": mid, "sample_index": j, "composition": target.formula}
-                if usable:
-                    extra["template_noise"] = noise_level
-                    seeded.append((usable[j % len(usable)], extra))
-                else:
+                if template is None:
                     plain.append((target, extra))
+                else:
+                    extra.update(template_noise=noise_level, template_rank=ranks.get(id(template)))
+                    seeded.append((template, extra))
         out: list[Crystal] = []
         if plain:
             counts = torch.tensor([t.num_sites for t, _ in plain])

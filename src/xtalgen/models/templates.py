@@ -1,0 +1,89 @@
+"""Which retrieved template each CSP sample starts from (DiffCSP++-style template seeding).
+
+A CSP sampler asked for ``k`` structures of a target may start some of them from retrieved
+templates (e.g. :class:`xtalgen.search.PrototypeSubstitution` candidates, best first) pushed back
+to a noise level, and the others from pure noise. :func:`assign_templates` makes that choice:
+
+* a template is *usable* when its composition reduces to the target's (``cells="any"``: the
+  template may hold a different number of formula units, and the sample keeps the template's
+  cell) or when it has exactly the target's sites (``cells="target"``);
+* usable templates are used once each, in retrieval order: sample slot ``j`` of the templated
+  slots takes the ``j``-th usable template, so k samples use the top-k distinct templates;
+* slots left over when there are fewer usable templates than templated slots start from noise
+  (``fill="noise"``) or reuse the templates round-robin (``fill="cycle"``);
+* ``n_templated`` caps the templated slots per target (the rest start from noise), and
+  ``templates_first`` puts them at sample indices ``0..`` (else at the end, so that sample 0,
+  the one match@1 scores, is template-free).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from math import gcd
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+
+__all__ = ["TEMPLATE_CELLS", "TEMPLATE_FILLS", "assign_templates", "reduced_counts"]
+
+TEMPLATE_CELLS = ("any", "target")
+TEMPLATE_FILLS = ("noise", "cycle")
+
+
+def reduced_counts(species: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """``((Z, n), ...)`` of the reduced formula of a list of atomic numbers, sorted by Z."""
+    counts: dict[int, int] = {}
+    for z in species:
+        counts[int(z)] = counts.get(int(z), 0) + 1
+    divisor = 0
+    for n in counts.values():
+        divisor = gcd(divisor, n)
+    return tuple(sorted((z, n // max(divisor, 1)) for z, n in counts.items()))
+
+
+def _usable(target: Crystal, candidates: Sequence[Crystal], cells: str) -> list[Crystal]:
+    if cells == "target":
+        key = sorted(int(z) for z in target.species)
+        return [t for t in candidates if sorted(int(z) for z in t.species) == key]
+    key = reduced_counts(target.species)
+    return [t for t in candidates if reduced_counts(t.species) == key]
+
+
+def assign_templates(
+    targets: Sequence[Crystal],
+    templates: Sequence[Sequence[Crystal]],
+    k: int,
+    *,
+    cells: str = "any",
+    fill: str = "noise",
+    n_templated: int | None = None,
+    templates_first: bool = True,
+) -> list[list[Crystal | None]]:
+    """Per target, ``k`` entries: the template sample ``j`` starts from, or None (pure noise).
+
+    ``templates[i]`` are target ``i``'s retrieved templates, best first. See the module
+    docstring for ``cells``, ``fill``, ``n_templated`` and ``templates_first``.
+    """
+    if cells not in TEMPLATE_CELLS:
+        raise XtalgenError(f"cells must be one of {TEMPLATE_CELLS}, got {cells!r}")
+    if fill not in TEMPLATE_FILLS:
+        raise XtalgenError(f"fill must be one of {TEMPLATE_FILLS}, got {fill!r}")
+    if len(templates) != len(targets):
+        raise XtalgenError(f"{len(templates)} template lists for {len(targets)} targets")
+    if k < 1:
+        raise XtalgenError(f"k must be at least 1, got {k}")
+    slots = k if n_templated is None else max(0, min(int(n_templated), k))
+    plan: list[list[Crystal | None]] = []
+    for target, candidates in zip(targets, templates):
+        usable = _usable(target, candidates, cells)
+        seeded: list[Crystal | None] = []
+        for j in range(slots):
+            if j < len(usable):
+                seeded.append(usable[j])
+            elif fill == "cycle" and usable:
+                seeded.append(usable[j % len(usable)])
+            else:
+                seeded.append(None)
+        plain: list[Crystal | None] = [None] * (k - slots)
+        plan.append(seeded + plain if templates_first else plain + seeded)
+    return plan
