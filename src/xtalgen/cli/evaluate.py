@@ -22,8 +22,10 @@ HELP = (
     "--task dng: validity, COV-R/COV-P, Wasserstein distances (density, number of elements) "
     "on a seeded 1,000-sample valid subsample, uniqueness and novelty (matcher preset "
     "--matcher, against the training split), space-group statistics. The property distance "
-    "needs a property predictor and is skipped from the command line (use "
-    "xtalgen.metrics.evaluate_dng(property_fn=...)).\n\n"
+    "(wdist_prop) needs a property predictor: --property formation-energy-chgnet (CHGNet "
+    "single-point formation energy, eV/atom, against the bundled MP-20 hull's elemental "
+    "references; a proxy for CDVAE's trained predictor) or --property package.module:function "
+    "(list of crystals -> array); without --property it is skipped and says so.\n\n"
     "--task csp: each sample must name its target in its properties: `material_id` (of the "
     "reference structure) or `target_index` (0-based row of the reference split), plus "
     "`sample_index` (0..k-1; sample 0 is used for match_rate@1). Reports match rate and RMSE "
@@ -85,6 +87,9 @@ def evaluate(
     table: Annotated[str, typer.Option(help="Per-structure table format: csv or parquet.")] = "csv",
     eval_model: Annotated[str, typer.Option(help="Coverage cutoffs: auto (from --reference; "
                                             "mp20 for a path), mp20, carbon or perovskite.")] = "auto",
+    prop: Annotated[str, typer.Option("--property", help="DNG: property predictor for "
+                                      "wdist_prop: formation-energy-chgnet or "
+                                      "package.module:function; '' skips it.")] = "",
 ) -> None:
     from xtalgen.metrics.report import write_report
 
@@ -120,9 +125,15 @@ def evaluate(
             train, train_name = _load_split(reference, "train" if train_split == "auto" else train_split,
                                             "offline_train" if train_split == "auto" else None)
             names["train"] = f"{reference} {train_name} ({len(train)} structures)"
+        property_kw = {}
+        if prop:
+            from xtalgen.metrics.properties import resolve_property_fn
+
+            property_kw["property_name"], property_kw["property_fn"] = resolve_property_fn(prop)
         config = DNGConfig(eval_model=model, n_subsample=n_subsample, seed=seed,
                            matcher=matcher, n_jobs=n_jobs)
-        result = evaluate_dng(crystals, test, train=train, config=config, reference_names=names)
+        result = evaluate_dng(crystals, test, train=train, config=config, reference_names=names,
+                              **property_kw)
     else:
         from xtalgen.metrics.csp import CSPConfig, evaluate_csp
 

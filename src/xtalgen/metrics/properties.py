@@ -1,0 +1,88 @@
+"""Property predictors for the property Wasserstein distance of the DNG suite (``wdist_prop``).
+
+CDVAE scores ``wdist_prop`` with a property network trained on the dataset (formation energy
+for MP-20). xtalgen takes any callable ``list[Crystal] -> array`` (``PropertyFn``) and ships one
+that needs no training: the **CHGNet formation energy** (eV/atom) of the structure as given
+(single point, no relaxation, the way a property network sees a generated crystal), against the
+elemental references of the bundled MP-20 hull (MP2020-compatible energies, the convention of
+CHGNet 0.3.0's training data). It is a proxy for CDVAE's predictor, not the same model: compare
+``wdist_prop`` only between runs that used the same predictor (the name is stored with the
+metric).
+
+``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
+imports a user's predictor instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+
+__all__ = ["PROPERTY_PREDICTORS", "chgnet_formation_energy", "resolve_property_fn"]
+
+PropertyFn = Callable[[Sequence[Crystal]], np.ndarray]
+
+
+def chgnet_formation_energy(
+    crystals: Sequence[Crystal], *, batch_size: int = 64, progress: bool = True
+) -> np.ndarray:
+    """(N,) CHGNet single-point formation energies in eV/atom; NaN where no value exists.
+
+    NaN: an element without an elemental reference in the bundled hull, or a structure the
+    potential cannot evaluate.
+    """
+    from tqdm.auto import tqdm
+
+    from xtalgen.relax.hull import ConvexHull
+    from xtalgen.relax.potential import get_potential
+
+    potential = get_potential("chgnet")
+    hull = ConvexHull()
+    out = np.full(len(crystals), np.nan)
+    bar = tqdm(total=len(crystals), desc="CHGNet formation energy", disable=not progress)
+    for start in range(0, len(crystals), batch_size):
+        chunk = list(crystals[start:start + batch_size])
+        try:
+            results = potential.single_points(chunk)
+        except Exception:  # one bad cell must not lose the batch: fall back to one at a time
+            results = []
+            for crystal in chunk:
+                try:
+                    results.append(potential.single_points([crystal])[0])
+                except Exception:
+                    results.append((math.nan, None, None))
+        for offset, (crystal, (energy, _, _)) in enumerate(zip(chunk, results)):
+            composition = crystal.composition
+            if math.isfinite(energy) and not hull.missing_elements(composition):
+                out[start + offset] = hull.formation_energy_per_atom(composition, energy)
+        bar.update(len(chunk))
+    bar.close()
+    return out
+
+
+PROPERTY_PREDICTORS: dict[str, PropertyFn] = {"formation-energy-chgnet": chgnet_formation_energy}
+"""Named property predictors for ``xtalgen evaluate --property``."""
+
+
+def resolve_property_fn(spec: str) -> tuple[str, PropertyFn]:
+    """(property name, predictor) for a registered name or ``"package.module:function"``."""
+    if spec in PROPERTY_PREDICTORS:
+        return spec, PROPERTY_PREDICTORS[spec]
+    module_name, sep, attr = spec.partition(":")
+    if not sep:
+        known = ", ".join(sorted(PROPERTY_PREDICTORS))
+        raise XtalgenError(f"unknown property predictor {spec!r}; use one of {known} "
+                           "or package.module:function")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise XtalgenError(f"cannot import property predictor {spec!r}: {exc}") from None
+    if not callable(fn):
+        raise XtalgenError(f"property predictor {spec!r} is not callable")
+    return attr, fn
