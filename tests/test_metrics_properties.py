@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,9 +12,14 @@ from xtalgen.errors import XtalgenError
 from xtalgen.metrics.properties import chgnet_formation_energy, resolve_property_fn
 
 
-def test_chgnet_formation_energy_of_rocksalt_and_perovskite() -> None:
+def test_chgnet_formation_energy_of_rocksalt_and_perovskite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XTALGEN_CACHE", str(tmp_path))
     crystals = [EXAMPLES["NaCl"](), EXAMPLES["SrTiO3"]()]
     e_form = chgnet_formation_energy(crystals, progress=False)
+    assert len(list((tmp_path / "properties").glob("*.npy"))) == 1
+    np.testing.assert_array_equal(chgnet_formation_energy(crystals, progress=False), e_form)
     # Materials Project: NaCl -2.1 eV/atom, SrTiO3 -3.5 eV/atom (GGA/GGA+U, MP2020)
     assert e_form.shape == (2,)
     assert -2.6 < e_form[0] < -1.6

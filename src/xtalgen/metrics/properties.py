@@ -9,7 +9,8 @@ CHGNet 0.3.0's training data). It is a proxy for CDVAE's predictor, not the same
 ``wdist_prop`` only between runs that used the same predictor (the name is stored with the
 metric).
 
-``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
+Values are cached on disk (``$XTALGEN_CACHE/properties/``, keyed by the sha256 of the crystals
+and the CHGNet version), so a reference split is predicted once. ``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
 imports a user's predictor instead.
 """
 
@@ -17,7 +18,11 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+import tempfile
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +42,9 @@ def chgnet_formation_energy(
     NaN: an element without an elemental reference in the bundled hull, or a structure the
     potential cannot evaluate.
     """
+    path = _cache_path(crystals)
+    if path.exists():
+        return np.load(path)
     from tqdm.auto import tqdm
 
     from xtalgen.relax.hull import ConvexHull
@@ -63,7 +71,23 @@ def chgnet_formation_energy(
                 out[start + offset] = hull.formation_energy_per_atom(composition, energy)
         bar.update(len(chunk))
     bar.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+        np.save(tmp, out)
+    os.replace(tmp.name, path)
     return out
+
+
+def _cache_path(crystals: Sequence[Crystal]) -> Path:
+    from xtalgen.metrics.fingerprints import crystals_sha256
+
+    try:
+        tag = version("chgnet")
+    except PackageNotFoundError:
+        tag = "unknown"
+    root = os.environ.get("XTALGEN_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "xtalgen"
+    return base / "properties" / f"eform-chgnet{tag}-{crystals_sha256(crystals)}.npy"
 
 
 PROPERTY_PREDICTORS: dict[str, PropertyFn] = {"formation-energy-chgnet": chgnet_formation_energy}
