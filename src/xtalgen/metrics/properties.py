@@ -10,7 +10,9 @@ CHGNet 0.3.0's training data). It is a proxy for CDVAE's predictor, not the same
 metric).
 
 Values are cached on disk (``$XTALGEN_CACHE/properties/``, keyed by the sha256 of the crystals
-and the CHGNet version), so a reference split is predicted once. ``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
+and the CHGNet version), so a reference split is predicted once.
+
+``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
 imports a user's predictor instead.
 """
 
