@@ -27,15 +27,6 @@ POOLS = {"perov5": ("perov5", "val"), "mp20": ("mp20", "offline_train")}
 TARGETS = {"perov5": ("perov5", "test"), "mp20": ("mp20", "pilot_test")}
 
 
-def rms_dist(matcher, pred, target) -> float | None:
-    """Normalised RMS distance of a match, None when the CSP matcher finds none."""
-    try:
-        r = matcher.get_rms_dist(pred.to_pymatgen(), target.to_pymatgen())
-    except Exception:
-        return None
-    return None if r is None else float(r[0])
-
-
 def build_generator(args: argparse.Namespace):
     from xtalgen.data import load_dataset
     from xtalgen.search import PrototypeSubstitution, RandomSymmetricSearch, SearchBudget
@@ -57,6 +48,9 @@ def build_generator(args: argparse.Namespace):
             vote_weight=args.vote_weight,
             vote_temperature=args.vote_temperature,
             candidates_per_structure=args.candidates_per_structure,
+            dedupe=args.dedupe,
+            first_pick=args.first_pick,
+            pick_temperature=args.pick_temperature,
             **common,
         )
     if args.method == "random-search":
@@ -85,6 +79,13 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=None, help="seconds per target")
     parser.add_argument("--species-map", default="similarity")
     parser.add_argument("--ranking", default="prototype")
+    parser.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
+                        help="substitution: drop duplicate prototypes (--no-dedupe: the naive rule)")
+    parser.add_argument("--formula-units", action=argparse.BooleanOptionalAction, default=True,
+                        help="give substitution the target's formula units per cell (the CSP "
+                        "atom count; the other methods always get it)")
+    parser.add_argument("--first-pick", default="vote")
+    parser.add_argument("--pick-temperature", type=float, default=0.25)
     parser.add_argument("--vote-weight", type=float, default=0.0)
     parser.add_argument("--vote-temperature", type=float, default=1.0)
     parser.add_argument("--population", type=int, default=8)
@@ -99,14 +100,13 @@ def main() -> None:
     from tqdm import tqdm
 
     from xtalgen.data import load_dataset
-    from xtalgen.metrics.presets import csp_matcher
+    from xtalgen.metrics.csp import rms_for_target
     from xtalgen.search.common import parse_composition
 
     targets = load_dataset(*TARGETS[args.dataset], progress=False)
     order = select_targets(targets, args)
     n = len(order)
     generator = build_generator(args)
-    matcher = csp_matcher()
     rows, predictions = [], []
     start = time.perf_counter()
     out = args.out.open("w") if args.out else None
@@ -118,7 +118,7 @@ def main() -> None:
         target = targets[int(i)]
         comp = parse_composition(target.formula)
         z = target.num_sites // round(comp.num_atoms)
-        if args.method != "substitution":
+        if args.method != "substitution" or args.formula_units:
             generator.config.formula_units = (z,)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -130,7 +130,7 @@ def main() -> None:
             else:
                 error = None
         wall = time.perf_counter() - t0
-        rms = [rms_dist(matcher, p, target) for p in preds]
+        rms = [None if math.isnan(r) else r for r in rms_for_target((target, preds))]
         calls = max((p.properties.get("search_potential_calls", 0) for p in preds), default=0)
         row = {
             "material_id": target.properties.get("material_id"),
@@ -156,7 +156,9 @@ def main() -> None:
         vote_weight=args.vote_weight, vote_temperature=args.vote_temperature,
         total_wall_s=round(time.perf_counter() - start, 1), select=args.select,
         max_steps=args.max_steps, max_calls=args.max_calls,
-        candidates_per_structure=args.candidates_per_structure,
+        candidates_per_structure=args.candidates_per_structure, dedupe=args.dedupe,
+        formula_units=args.formula_units, first_pick=args.first_pick,
+        pick_temperature=args.pick_temperature,
     )
     if args.select == "small15":
         summary["formulas"] = [targets[i].formula for i in done]

@@ -27,6 +27,7 @@ __all__ = [
     "prototype_key",
     "reduced_counts",
     "substitute",
+    "wyckoff_sites",
 ]
 
 ELECTRONEGATIVITY_SCALE = 0.5
@@ -132,26 +133,43 @@ def substitute(template: Crystal, species_map: SpeciesMap, rescale_volume: bool 
     return Crystal(lattice, template.frac_coords, new_species)
 
 
-def prototype_key(crystal: Crystal, symprec: float = 0.1) -> tuple:
-    """(anonymous formula, space group, sorted Wyckoff letters per amount-group) of a crystal.
-
-    Two templates with equal keys are treated as the same prototype (an AFLOW-like label).
-    """
+def wyckoff_sites(crystal: Crystal, symprec: float = 0.1) -> tuple[int, tuple[tuple[int, str], ...]]:
+    """(space group, sorted ``(Z, Wyckoff letter)`` per orbit) by spglib; ``(1, ())`` on failure."""
     import spglib
 
-    counts = reduced_counts(crystal.species)
     cell = (np.asarray(crystal.lattice), np.asarray(crystal.frac_coords), np.asarray(crystal.species))
     try:
         data = spglib.get_symmetry_dataset(cell, symprec=symprec)
     except Exception:
         data = None
     if data is None:
+        return 1, ()
+    orbits = sorted(
+        (int(crystal.species[rep]), str(data.wyckoffs[rep]))
+        for rep in sorted({int(e) for e in data.equivalent_atoms})  # one site per orbit
+    )
+    return int(data.number), tuple(orbits)
+
+
+def prototype_key(crystal: Crystal, symprec: float = 0.1) -> tuple:
+    """(anonymous formula, space group, sorted Wyckoff letters per amount-group) of a crystal.
+
+    Two templates with equal keys are treated as the same prototype (an AFLOW-like label).
+    """
+    counts = reduced_counts(crystal.species)
+    return _prototype_from_sites(counts, *wyckoff_sites(crystal, symprec))
+
+
+def _prototype_from_sites(
+    counts: dict[int, int], number: int, orbits: tuple[tuple[int, str], ...]
+) -> tuple:
+    if not orbits:
         return (anonymous_key(counts), 1, ())
     groups: dict[int, list[str]] = {}
-    for rep in sorted({int(e) for e in data.equivalent_atoms}):  # one site per orbit
-        groups.setdefault(counts[int(crystal.species[rep])], []).append(str(data.wyckoffs[rep]))
-    orbits = tuple((amount, "".join(sorted(ws))) for amount, ws in sorted(groups.items()))
-    return (anonymous_key(counts), int(data.number), orbits)
+    for z, letter in orbits:
+        groups.setdefault(counts[z], []).append(letter)
+    by_amount = tuple((amount, "".join(sorted(ws))) for amount, ws in sorted(groups.items()))
+    return (anonymous_key(counts), number, by_amount)
 
 
 class PrototypeIndex:
@@ -169,7 +187,7 @@ class PrototypeIndex:
             if max_atoms is not None and crystal.num_sites > max_atoms:
                 continue
             self.by_key.setdefault(anonymous_key(counts), []).append(i)
-        self._keys: dict[int, tuple] = {}
+        self._sites: dict[int, tuple[int, tuple[tuple[int, str], ...]]] = {}
 
     def __len__(self) -> int:
         return len(self.pool)
@@ -178,11 +196,29 @@ class PrototypeIndex:
         """Indices of pool crystals with the anonymous formula of ``target``."""
         return list(self.by_key.get(anonymous_key(target), ()))
 
+    def sites(self, i: int) -> tuple[int, tuple[tuple[int, str], ...]]:
+        """Cached :func:`wyckoff_sites` of template ``i``."""
+        if i not in self._sites:
+            self._sites[i] = wyckoff_sites(self.pool[i])
+        return self._sites[i]
+
     def prototype(self, i: int) -> tuple:
-        """Cached :func:`prototype_key` of template ``i``."""
-        if i not in self._keys:
-            self._keys[i] = prototype_key(self.pool[i])
-        return self._keys[i]
+        """:func:`prototype_key` of template ``i`` (from the cached Wyckoff sites)."""
+        return _prototype_from_sites(self.counts[i], *self.sites(i))
+
+    def decorated_prototype(self, i: int, species_map: SpeciesMap) -> tuple:
+        """Prototype of template ``i`` after substitution, with each target element's Wyckoff
+        letters: two candidates with equal keys put the same elements on the same kinds of
+        site (they may still differ in free parameters and cell shape)."""
+        number, orbits = self.sites(i)
+        if not orbits:  # no symmetry found: a prototype of its own
+            return (anonymous_key(self.counts[i]), 0, (("template", i),))
+        decorated = tuple(sorted((species_map.mapping[z], letter) for z, letter in orbits))
+        return (anonymous_key(self.counts[i]), number, decorated)
+
+    def formula_units(self, i: int) -> int:
+        """Reduced formula units in the cell of template ``i``."""
+        return len(self.pool[i].species) // sum(self.counts[i].values())
 
     def known_formula(self, counts: dict[int, int]) -> bool:
         """True when the pool holds a crystal of this reduced formula."""

@@ -5,8 +5,14 @@ their species onto the target's (see :mod:`xtalgen.search.prototypes`), rescale 
 optionally relax, and rank. Before any energy is known, templates are ordered by a prototype
 vote: templates are grouped by prototype (anonymous formula, space group, Wyckoff letters), each
 template votes ``exp(-distance / vote_temperature)`` for its prototype, and prototypes are taken
-in order of their votes (the chemically closest member represents each). With relaxation, the
-best ``candidates_per_structure x n`` candidates are relaxed and ranked by energy per atom.
+in order of their votes (the chemically closest member represents each). Given the target's
+number of formula units per cell (``formula_units``, as CSP gives the atom count), templates
+with that many formula units come first. The first candidate (``first_pick="vote"``) is the
+substituted structure that the nearby templates agree on: candidates are grouped by decorated
+prototype (which target element sits on which Wyckoff sites) and each votes
+``exp(-distance / pick_temperature)``; this keeps a single exact-composition template, often a
+different polymorph of a held-out target, from deciding alone. With relaxation, the best
+``candidates_per_structure x n`` candidates are relaxed and ranked by energy per atom.
 
 DNG (no composition): ion substitution in known structures. A random pool crystal has one or
 more elements replaced by chemically similar ones (probability ``exp(-distance / 0.5)``), and
@@ -40,6 +46,12 @@ from xtalgen.search.scoring import RelaxSettings, Scored, provenance, rank_by_en
 
 __all__ = ["PrototypeSubstitution", "SubstitutionConfig"]
 
+RANKINGS = ("prototype", "similarity", "none")
+"""Template orders before energies are known (see ``SubstitutionConfig.ranking``)."""
+
+FIRST_PICKS = ("vote", "closest")
+"""Rules for the first candidate (see ``SubstitutionConfig.first_pick``)."""
+
 NOBLE_GASES = frozenset({2, 10, 18, 36, 54, 86})
 DNG_ELEMENTS = tuple(z for z in range(1, 84) if z not in NOBLE_GASES and z not in {43, 61})
 """Elements a DNG substitution may introduce (H-Bi, no noble gases, Tc or Pm)."""
@@ -52,9 +64,17 @@ class SubstitutionConfig:
     Attributes:
         pool: template crystals (default: the bundled MP-20 training subset).
         species_map: ``"similarity"`` or ``"electronegativity"`` (see ``map_species``).
-        ranking: ``"prototype"`` (vote over prototypes) or ``"similarity"`` (closest template
-            first) for ordering templates before energies are known.
+        ranking: order of templates before energies are known: ``"prototype"`` (vote over
+            prototypes), ``"similarity"`` (closest template first) or ``"none"`` (pool order,
+            as in the naive rule; use ``dedupe=False`` to keep it exactly).
         vote_temperature: softness of the prototype vote (chemical-distance units).
+        vote_weight: weight of the prototype's vote against its best distance (0: closest
+            prototype first).
+        formula_units: formula units per cell of the target (e.g. the CSP atom count divided
+            by the reduced formula's); templates with these come first. None: any.
+        first_pick: ``"vote"`` (decorated-prototype vote, see the module docstring) or
+            ``"closest"`` (the first template of ``ranking``) for the first candidate.
+        pick_temperature: softness of the first-pick vote (chemical-distance units).
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
         relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``).
@@ -72,6 +92,9 @@ class SubstitutionConfig:
     ranking: str = "prototype"
     vote_temperature: float = 1.0
     vote_weight: float = 0.0
+    formula_units: Sequence[int] | None = None
+    first_pick: str = "vote"
+    pick_temperature: float = 0.25
     candidates_per_structure: int = 2
     rescale_volume: bool = True
     relax: bool = True
@@ -115,8 +138,14 @@ class PrototypeSubstitution(Generator):
             raise XtalgenError(
                 f"species_map must be similarity or electronegativity, got {config.species_map!r}"
             )
-        if config.ranking not in {"prototype", "similarity"}:
-            raise XtalgenError(f"ranking must be prototype or similarity, got {config.ranking!r}")
+        if config.ranking not in RANKINGS:
+            raise XtalgenError(
+                f"ranking must be one of {', '.join(RANKINGS)}, got {config.ranking!r}"
+            )
+        if config.first_pick not in FIRST_PICKS:
+            raise XtalgenError(
+                f"first_pick must be one of {', '.join(FIRST_PICKS)}, got {config.first_pick!r}"
+            )
         self.config = config
         self._index: PrototypeIndex | None = None
 
@@ -220,10 +249,25 @@ class PrototypeSubstitution(Generator):
                 f"no template for {composition.reduced_formula}{sg}: none of the {len(index)} "
                 "pool crystals has its anonymous formula"
             )
-        cands.sort(key=lambda c: (c.species_map.distance, c.template))
-        if self.config.ranking == "similarity":
-            return cands
-        return _prototype_vote(cands, self.config.vote_temperature, self.config.vote_weight)
+        cfg = self.config
+        if cfg.ranking != "none":  # "none" keeps pool order: the naive rule
+            cands.sort(key=lambda c: (c.species_map.distance, c.template))
+        groups = [cands]
+        if cfg.formula_units:
+            wanted = {int(z) for z in cfg.formula_units}
+            same = [c for c in cands if index.formula_units(c.template) in wanted]
+            groups = [same, [c for c in cands if index.formula_units(c.template) not in wanted]]
+        if cfg.ranking != "prototype":
+            return [c for group in groups for c in group]
+        ordered = [
+            c for group in groups
+            for c in _prototype_vote(group, cfg.vote_temperature, cfg.vote_weight)
+        ]
+        if cfg.first_pick == "vote":
+            best = _decorated_vote(next(g for g in groups if g), index, cfg.pick_temperature)
+            ordered.remove(best)
+            ordered.insert(0, best)
+        return ordered
 
     def _prototype_of(self, cand: _Candidate) -> tuple:
         if cand.prototype is None:
@@ -302,6 +346,20 @@ def _one_per_prototype(cands: list[_Candidate], n: int, prototype_of) -> list[_C
         if len(first) >= n:
             break
     return (first + rest)[:n]
+
+
+def _decorated_vote(cands: list[_Candidate], index: PrototypeIndex, temperature: float) -> _Candidate:
+    """The closest member of the decorated prototype with the largest summed
+    ``exp(-distance / temperature)`` (ties: the closer representative). ``cands`` are sorted by
+    distance."""
+    t = max(temperature, 1e-6)
+    votes: dict[tuple, float] = {}
+    best: dict[tuple, _Candidate] = {}
+    for c in cands:
+        key = index.decorated_prototype(c.template, c.species_map)
+        votes[key] = votes.get(key, 0.0) + math.exp(-c.species_map.distance / t)
+        best.setdefault(key, c)
+    return best[max(votes, key=lambda k: (votes[k], -best[k].species_map.distance))]
 
 
 def _prototype_vote(cands: list[_Candidate], temperature: float, weight: float) -> list[_Candidate]:
