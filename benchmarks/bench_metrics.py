@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_metrics.py --part anchors     # val vs test, test vs itself
     .venv/bin/python benchmarks/bench_metrics.py --part dng --n 10000
+    .venv/bin/python benchmarks/bench_metrics.py --part dng --n 10000 --fingerprint-method fast
     .venv/bin/python benchmarks/bench_metrics.py --part csp
 
 Data (all bundled, offline): MP-20 ``pilot/val`` (1,000 rows of the standard val split),
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 from datetime import datetime, timezone
@@ -28,6 +30,7 @@ from xtalgen.crystal import Crystal
 from xtalgen.data import load_dataset
 from xtalgen.data.registry import BUNDLED_DIR
 from xtalgen.metrics import CSPConfig, DNGConfig, evaluate_csp, evaluate_dng
+from xtalgen.metrics.fingerprints import default_method
 
 
 def cpu_seconds() -> float:
@@ -130,11 +133,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="DNG samples")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    parser.add_argument("--fingerprint-method", choices=["fast", "matminer"], default=None,
+                        help="CrystalNN fingerprint path (default: the library default)")
     args = parser.parse_args()
+    if args.fingerprint_method:  # read by xtalgen.metrics.fingerprints.default_method
+        os.environ["XTALGEN_FINGERPRINT_METHOD"] = args.fingerprint_method
     rows = {"anchors": lambda: part_anchors(args.jobs), "dng": lambda: part_dng(args.n, args.jobs),
             "csp": lambda: part_csp(args.jobs)}[args.part]()
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\n{args.part} ({stamp}, 2-core CPU dev machine, no GPU)\n")
+    print(f"\n{args.part} ({stamp}, 2-core CPU dev machine, no GPU, "
+          f"fingerprints: {default_method()})\n")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps({"part": args.part, "date": stamp, "rows": rows}, indent=1))

@@ -16,10 +16,19 @@ from functools import cache
 
 import numpy as np
 
-from xtalgen.metrics.crystalnn.neighbors import SiteNeighbours, Unsupported, site_neighbours
-from xtalgen.metrics.crystalnn.order_params import geometry, order_parameter, unit_bonds
+from xtalgen.metrics.crystalnn.neighbors import Unsupported, structure_neighbours
+from xtalgen.metrics.crystalnn.order_params import (
+    bcc_pair_terms,
+    geometry,
+    order_parameter,
+    unit_bonds,
+)
 
 __all__ = ["FastStats", "Preset", "ops_preset", "site_fingerprints"]
+
+# "bcc" is the one OP of the preset not symmetric in the neighbours (pairs j < k only): where the
+# reference orders near-equal weights by float noise and swapping them changes it, take its order
+ORDER_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,29 @@ def _reference_ops(center: np.ndarray, nbrs: np.ndarray, entries: list) -> list[
     return out
 
 
+def _order_matters(entries: list, ties: np.ndarray | None, unit: np.ndarray, dist: np.ndarray) -> bool:
+    """Whether an order-dependent OP changes when near-tied neighbours swap places."""
+    if ties is None:
+        return False
+    same = (ties[:, None] == ties[None, :]) & ~np.eye(len(ties), dtype=bool)
+    for _, kind, params, _ in entries:
+        if kind == "bcc":
+            terms = bcc_pair_terms(geometry(unit[None], dist[None]), params)[0]
+            if np.any(np.abs(terms - terms.T)[same] > ORDER_TOL):
+                return True
+    return False
+
+
+def _reference_order_ops(structure, n: int, cn: int, entries: list) -> list[float]:
+    """OPs of site ``n`` with the reference's own neighbour order (pymatgen's CrystalNN)."""
+    from pymatgen.analysis.local_env import CrystalNN
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = CrystalNN().get_nn_data(structure, n).cn_nninfo[cn]
+    return _reference_ops(structure[n].coords, np.array([e["site"].coords for e in info]), entries)
+
+
 def _site_constants(structure) -> tuple[np.ndarray, np.ndarray]:
     """Per site: Pauling electronegativity (NaN if unknown) and covalent (else atomic) radius, Å."""
     from pymatgen.core.local_env import _get_default_radius
@@ -102,10 +134,11 @@ def _site_constants(structure) -> tuple[np.ndarray, np.ndarray]:
     return x, r
 
 
-def site_fingerprints(structure, stats: FastStats | None = None) -> np.ndarray:
+def site_fingerprints(structure, stats: FastStats | None = None, shared: bool = True) -> np.ndarray:
     """(n_sites, 61) CrystalNN "ops" fingerprints of an ordered pymatgen ``Structure``.
 
-    Raises ``Unsupported`` where the fast path does not reproduce the reference.
+    Raises ``Unsupported`` where the fast path does not reproduce the reference. ``shared``:
+    one Voronoi tessellation per structure where exact (see :mod:`.neighbors`).
     """
     if not structure.is_ordered:
         raise Unsupported("disordered structure")
@@ -114,16 +147,23 @@ def site_fingerprints(structure, stats: FastStats | None = None) -> np.ndarray:
     rows = np.zeros((len(structure), preset.width))
     centers, neighbours = [], []
     groups: dict[int, list[tuple[int, float, np.ndarray, np.ndarray]]] = {}
-    for n in range(len(structure)):
-        nbrs: SiteNeighbours = site_neighbours(structure, n, x, r)
+    for n, nbrs in enumerate(structure_neighbours(structure, x, r, shared=shared)):
         centers.append(structure[n].coords)
         neighbours.append(nbrs.coords)
         unit, dist = unit_bonds(centers[n], nbrs.coords) if len(nbrs.coords) else (None, None)
         for cn, wt in nbrs.cn_weights.items():
-            if 1 <= cn <= preset.max_cn:
-                rows[n, preset.wt_col[cn]] = wt
-                if wt != 0 and preset.ops[cn]:
-                    groups.setdefault(cn, []).append((n, wt, unit[:cn], dist[:cn]))
+            if not (1 <= cn <= preset.max_cn):
+                continue
+            rows[n, preset.wt_col[cn]] = wt
+            if wt == 0 or not preset.ops[cn]:
+                continue
+            if _order_matters(preset.ops[cn], nbrs.tie_groups(cn), unit[:cn], dist[:cn]):
+                rows[n, [e[0] for e in preset.ops[cn]]] = wt * np.asarray(
+                    _reference_order_ops(structure, n, cn, preset.ops[cn]))
+                if stats is not None:
+                    stats.reference_groups += 1
+                continue
+            groups.setdefault(cn, []).append((n, wt, unit[:cn], dist[:cn]))
     for cn, members in groups.items():
         entries = preset.ops[cn]
         sites = np.array([m[0] for m in members])

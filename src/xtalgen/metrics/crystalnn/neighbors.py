@@ -1,4 +1,4 @@
-"""CrystalNN neighbour weights of one site, the numbers of pymatgen's ``CrystalNN.get_nn_data``.
+"""CrystalNN neighbour weights of every site, the numbers of pymatgen's ``CrystalNN.get_nn_data``.
 
 Defaults of ``CrystalNN()`` as used by matminer's ``CrystalNNFingerprint``: search cutoff 7 Å,
 solid-angle Voronoi weights, porous adjustment (weight times solid angle / facet area),
@@ -7,10 +7,13 @@ of covalent radii (cosine taper), weights rounded to 3 decimals, CN probabilitie
 unit-semicircle integral between consecutive distinct weights (Pan et al., Inorg. Chem. 2021;
 Zimmermann & Jain, RSC Adv. 2020).
 
-The Voronoi cell of a site is computed exactly as pymatgen's ``VoronoiNN.get_voronoi_polyhedra``
-does: the same points (all images within the cutoff, bit-identical Cartesian coordinates,
-ordered by distance) go to the same qhull call, so the tessellation is identical. Only the
-Python loops around it are replaced by numpy. Any case pymatgen handles by retrying or raising
+Voronoi cells. pymatgen's ``VoronoiNN.get_voronoi_polyhedra`` tessellates, for every site, the
+images within the cutoff of that site. Here the same images (bit-identical Cartesian
+coordinates) of all sites are tessellated once; a site's cell is taken from that shared
+tessellation when all its vertices lie within half the cutoff of the site (then no point the
+reference leaves out can cut it, so it is the same polytope) and it has no degenerate facet.
+Otherwise the site is redone with the reference's own per-site tessellation (same points, same
+order, same qhull call, hence the same cell). Any case pymatgen handles by retrying or raising
 (unbounded cell, qhull error, overlapping atoms, ...) raises :class:`Unsupported`, and the
 caller uses the reference implementation instead.
 """
@@ -18,12 +21,12 @@ caller uses the reference implementation instead.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import Voronoi
 
-__all__ = ["CrystalNNParams", "SiteNeighbours", "Unsupported", "site_neighbours"]
+__all__ = ["CrystalNNParams", "SiteNeighbours", "Unsupported", "structure_neighbours"]
 
 
 class Unsupported(Exception):
@@ -50,40 +53,72 @@ class SiteNeighbours:
 
     ``coords``: (k, 3) Cartesian coordinates (Å), bit-identical to the reference sites';
     ``cn_weights``: CN -> probability (floats), the ``cn_weights`` of ``NNData``. The
-    neighbours of CN ``c`` are ``coords[:c]``.
+    neighbours of CN ``c`` are ``coords[:c]``. ``weights``: their unrounded weights (sorting key);
+    where two are equal to float noise, the reference's order among them is its own noise.
     """
 
     coords: np.ndarray
     cn_weights: dict[int, float]
+    weights: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def tie_groups(self, cn: int, rel: float = 1e-9) -> np.ndarray | None:
+        """Labels (cn,) of runs of near-equal weights among the first ``cn`` neighbours (whose
+        order in the reference is float noise), or None when there is no such run."""
+        w = self.weights[:cn]
+        tied = w[:-1] - w[1:] <= rel * w[:-1]
+        if not tied.any():
+            return None
+        return np.concatenate([[0], np.cumsum(~tied)])
 
 
-def _sphere_points(structure, center: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images within ``cutoff`` of ``center``: (Cartesian coords, site indices, distances), by distance.
+@dataclass
+class _Sphere:
+    """Images within the search cutoff of a site, by distance (stable), as pymatgen lists them."""
 
-    Same call and same per-point ``get_cartesian_coords`` as ``Structure.get_sites_in_sphere`` +
-    ``PeriodicNeighbor.coords``, so coordinates are bit-identical to the reference ones.
-    """
-    lattice = structure.lattice
-    fcoords, dists, inds, _ = lattice.get_points_in_sphere(
+    frac: np.ndarray   # (k, 3) fractional coordinates of the images
+    site: np.ndarray   # (k,) index of the site in the structure
+    image: np.ndarray  # (k, 3) lattice translation
+    dist: np.ndarray   # (k,) distance from the site (Å)
+
+
+@dataclass
+class _Facets:
+    """Voronoi facets of one site's cell: neighbour coordinates / sites, solid angle, area."""
+
+    coords: np.ndarray
+    site: np.ndarray
+    angle: np.ndarray
+    area: np.ndarray
+
+
+def _sphere(structure, center: np.ndarray, cutoff: float) -> _Sphere:
+    """Same call as ``Structure.get_sites_in_sphere`` (then sorted by distance as VoronoiNN does)."""
+    fcoords, dists, inds, images = structure.lattice.get_points_in_sphere(
         structure.frac_coords, center, cutoff, zip_results=False)
     if len(inds) < 5:
         raise Unsupported("fewer than 5 points in the search sphere")
     order = np.argsort(dists, kind="stable")
-    cart = np.array([lattice.get_cartesian_coords(f) for f in fcoords[order]])
-    return cart, np.asarray(inds, dtype=np.int64)[order], np.asarray(dists)[order]
+    return _Sphere(np.asarray(fcoords)[order], np.asarray(inds, dtype=np.int64)[order],
+                   np.rint(np.asarray(images)[order]).astype(np.int64), np.asarray(dists)[order])
+
+
+def _cartesian(matrix: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """One ``np.dot`` per point, as ``PeriodicNeighbor.coords``: bit-identical to the reference
+    (a single matrix product rounds differently), so qhull sees exactly the same input."""
+    return np.array([np.dot(f, matrix) for f in frac]).reshape(-1, 3)
 
 
 def _solid_angles_and_volumes(center: np.ndarray, vertices: np.ndarray, ridges: list[list[int]],
-                              guard: float) -> tuple[np.ndarray, np.ndarray]:
+                              guard: float, exact: bool) -> tuple[np.ndarray, np.ndarray] | None:
     """Solid angle (sr) and pyramid volume (Å^3) of each facet seen from ``center``.
 
     Fan triangulation from the facet's first vertex, as pymatgen's ``solid_angle`` (Van Oosterom
-    & Strackee tetrahedron formula, negative angles shifted by pi) and ``vol_tetra``.
+    & Strackee tetrahedron formula, negative angles shifted by pi) and ``vol_tetra``. A facet
+    with a near-flat fan triangle (where the reference jumps by 2 pi at an exact zero) gets
+    pymatgen's own ``solid_angle`` when ``exact`` (the reference's vertices), else None is returned.
     """
     a_idx, b_idx, c_idx, owner = [], [], [], []
     for r, vind in enumerate(ridges):
-        if len(vind) < 3:
-            raise Unsupported("facet with fewer than 3 vertices")
         for j in range(1, len(vind) - 1):
             a_idx.append(vind[0])
             b_idx.append(vind[j])
@@ -103,8 +138,9 @@ def _solid_angles_and_volumes(center: np.ndarray, vertices: np.ndarray, ridges: 
     tri_vol = np.abs(np.einsum("ij,ij->i", e4, np.cross(va - vc, vb - vc))) / 6
     starts = np.flatnonzero(np.r_[True, np.diff(owner) != 0])
     angles = np.add.reduceat(tri_angle, starts)
-    # near-flat triangles: the reference jumps by 2 pi at an exact zero, so use it verbatim there
     near_flat = (tp <= guard * scale) | (np.abs(de) <= guard * scale)
+    if not exact and near_flat.any():
+        return None
     for r in np.unique(np.asarray(owner)[near_flat]).tolist():
         angles[r] = _reference_solid_angle(center, [vertices[v] for v in ridges[r]])
     return angles, np.add.reduceat(tri_vol, starts)
@@ -142,59 +178,131 @@ def _cn_weights(rounded: np.ndarray) -> dict[int, float]:
     return out
 
 
-def site_neighbours(structure, n: int, electronegativity: np.ndarray, radius: np.ndarray,
-                    params: CrystalNNParams = CrystalNNParams()) -> SiteNeighbours:
-    """CrystalNN neighbours of site ``n`` of a pymatgen ``Structure`` (ordered, no oxidation states).
+def _cell_facets(voro: Voronoi, c: int, points: np.ndarray, site_of: np.ndarray,
+                 params: CrystalNNParams, exact: bool) -> _Facets | None:
+    """Facets of the cell of point ``c`` (``VoronoiNN._extract_cell_info``, all targets).
 
-    ``electronegativity`` / ``radius``: per site of ``structure``, Pauling X (NaN if unknown) and
-    the covalent (else atomic) radius in Å.
+    ``exact`` (the reference's own tessellation): anomalies raise ``Unsupported`` as pymatgen
+    would retry or raise. Otherwise (shared tessellation) any anomaly, and any cell reaching
+    half the search cutoff from its centre (where the reference's truncated point set could cut
+    it differently), returns None so the caller redoes the site exactly.
     """
-    site_center = structure[n].coords
-    points, site_of, dists = _sphere_points(structure, site_center, params.search_cutoff)
-    if dists[1] < 1e-6:
+    pairs = voro.ridge_points
+    on_center = np.flatnonzero((pairs[:, 0] == c) | (pairs[:, 1] == c))
+    ridge_vertices = voro.ridge_vertices
+    ridges = [ridge_vertices[i] for i in on_center.tolist()]
+    if len(ridges) == 0 or any(-1 in vind or len(vind) < 3 for vind in ridges):
+        if exact:
+            raise Unsupported("unbounded or degenerate Voronoi cell")
+        return None
+    center = points[c]
+    if not exact:
+        corners = voro.vertices[np.unique(np.concatenate(ridges))] - center
+        if np.einsum("ij,ij->i", corners, corners).max() >= (0.5 * params.search_cutoff - 1e-6) ** 2:
+            return None
+    got = _solid_angles_and_volumes(center, voro.vertices, ridges, params.degenerate_guard, exact)
+    if got is None:
+        return None
+    angle, volume = got
+    others = np.where(pairs[on_center, 1] == c, pairs[on_center, 0], pairs[on_center, 1])
+    diff = center - points[others]
+    face_dist = np.sqrt(np.einsum("ij,ij->i", diff, diff)) / 2
+    return _Facets(points[others], site_of[others], angle, 3 * volume / face_dist)
+
+
+def _exact_facets(matrix: np.ndarray, sphere: _Sphere, params: CrystalNNParams) -> _Facets:
+    """The reference's tessellation of one site's search sphere (``get_voronoi_polyhedra``)."""
+    if sphere.dist[1] < 1e-6:
         raise Unsupported("overlapping atoms")
+    points = _cartesian(matrix, sphere.frac)
     try:
         voro = Voronoi(points)
     except Exception as exc:  # qhull errors: pymatgen retries with a larger cutoff
         raise Unsupported(f"qhull: {exc}") from exc
-    pairs = voro.ridge_points
-    on_center = np.flatnonzero((pairs == 0).any(axis=1))
-    if len(on_center) == 0:
-        raise Unsupported("no Voronoi facets")
-    ridge_vertices = voro.ridge_vertices
-    ridges = [ridge_vertices[i] for i in on_center.tolist()]
-    if any(-1 in vind for vind in ridges):
-        raise Unsupported("unbounded Voronoi cell")
-    others = np.where(pairs[on_center, 1] == 0, pairs[on_center, 0], pairs[on_center, 1])
-    cell_center = points[0]
-    angle, volume = _solid_angles_and_volumes(cell_center, voro.vertices, ridges, params.degenerate_guard)
-    face_dist = np.sqrt(np.einsum("ij,ij->i", cell_center - points[others], cell_center - points[others])) / 2
-    area = 3 * volume / face_dist
+    return _cell_facets(voro, 0, points, sphere.site, params, exact=True)
 
+
+class _SharedTessellation:
+    """One tessellation of the union of all sites' search spheres (same images, same coordinates).
+
+    A cell whose vertices all lie within half the search cutoff of its centre is the same polytope
+    as in the reference's per-site tessellation (no point beyond the cutoff can cut it).
+    """
+
+    def __init__(self, matrix: np.ndarray, spheres: list[_Sphere], params: CrystalNNParams) -> None:
+        self.params = params
+        keys = np.concatenate([np.column_stack([s.site, s.image]) for s in spheres])
+        frac = np.concatenate([s.frac for s in spheres])
+        unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        offsets = np.cumsum([0] + [len(s.site) for s in spheres])
+        self.center_index = [int(inverse[o]) for o in offsets[:-1]]
+        self.points = _cartesian(matrix, frac[first])
+        self.site_of = unique[:, 0]
+        try:
+            self.voro: Voronoi | None = Voronoi(self.points)
+        except Exception:  # the per-site path decides
+            self.voro = None
+
+    def facets(self, n: int) -> _Facets | None:
+        if self.voro is None:
+            return None
+        return _cell_facets(self.voro, self.center_index[n], self.points, self.site_of, self.params, exact=False)
+
+
+def structure_neighbours(structure, electronegativity: np.ndarray, radius: np.ndarray,
+                         params: CrystalNNParams = CrystalNNParams(),
+                         shared: bool = True) -> list[SiteNeighbours]:
+    """CrystalNN neighbours of every site of a pymatgen ``Structure`` (ordered, no oxidation states).
+
+    ``electronegativity`` / ``radius``: per site, Pauling X (NaN if unknown) and the covalent
+    (else atomic) radius in Å. ``shared``: one tessellation for all sites where that is exact,
+    the reference's per-site tessellation elsewhere (False: per-site everywhere).
+    """
+    matrix = structure.lattice.matrix
+    centers = [site.coords for site in structure]
+    spheres = [_sphere(structure, c, params.search_cutoff) for c in centers]
+    for sphere in spheres:
+        if sphere.dist[1] < 1e-6:
+            raise Unsupported("overlapping atoms")
+    tess = _SharedTessellation(matrix, spheres, params) if shared else None
+    out = []
+    for n, sphere in enumerate(spheres):
+        facets = tess.facets(n) if tess is not None else None
+        if facets is None:
+            facets = _exact_facets(matrix, sphere, params)
+        out.append(_weights(centers[n], electronegativity[n], radius[n], facets,
+                            electronegativity, radius, params))
+    return out
+
+
+def _weights(site_center: np.ndarray, x_center: float, r_center: float, facets: _Facets,
+             electronegativity: np.ndarray, radius: np.ndarray, params: CrystalNNParams) -> SiteNeighbours:
+    """``VoronoiNN._extract_nn_info`` + ``CrystalNN.get_nn_data`` on one cell's facets."""
+    angle, area = facets.angle, facets.area
     # VoronoiNN._extract_nn_info (tol 0): keep facets with a positive solid angle
     max_angle = angle.max()
     keep = angle > 0.0
     if not np.isfinite(max_angle) or max_angle <= 0 or np.any(area[keep] <= 0):
         raise Unsupported("non-positive facet")
-    others, angle, area = others[keep], angle[keep], area[keep]
+    nbr_site, nbr_coords = facets.site[keep], facets.coords[keep]
+    angle, area = angle[keep], area[keep]
     weight = angle / max_angle
     weight = weight * (angle / area)  # porous adjustment
-    x_center = electronegativity[n]
-    x_nbr = electronegativity[site_of[others]]
+    x_nbr = electronegativity[nbr_site]
     if params.x_diff_weight > 0:
         with np.errstate(invalid="ignore"):
             chem = 1 + params.x_diff_weight * np.sqrt(np.abs(x_center - x_nbr) / 3.3)
         weight = weight * np.where(np.isnan(x_nbr) | np.isnan(x_center), 1.0, chem)
     order = np.argsort(-weight, kind="stable")
-    others, weight = others[order], weight[order]
+    nbr_site, nbr_coords, weight = nbr_site[order], nbr_coords[order], weight[order]
     if weight[0] == 0:
         return SiteNeighbours(np.empty((0, 3)), {0: 1.0})
     weight = weight / weight[0]
 
-    nbr_coords = points[others]
     diff = site_center - nbr_coords
     dist = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    diameter = radius[n] + radius[site_of[others]]
+    diameter = r_center + radius[nbr_site]
     low, high = diameter + params.distance_cutoffs[0], diameter + params.distance_cutoffs[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         taper = (np.cos((dist - low) / (high - low) * math.pi) + 1) * 0.5
@@ -209,4 +317,4 @@ def site_neighbours(structure, n: int, electronegativity: np.ndarray, radius: np
         raise Unsupported("weight at a rounding midpoint")
     rounded = np.round(weight, 3)
     kept = rounded > 0
-    return SiteNeighbours(nbr_coords[kept], _cn_weights(rounded[kept]))
+    return SiteNeighbours(nbr_coords[kept], _cn_weights(rounded[kept]), weight[kept])

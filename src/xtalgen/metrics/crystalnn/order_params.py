@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Geometry", "geometry", "order_parameter", "unit_bonds"]
+__all__ = ["Geometry", "bcc_pair_terms", "geometry", "order_parameter", "unit_bonds"]
 
 VERY_SMALL = 1e-12  # the reference's norm threshold for a usable azimuth axis (Å-free: unit vectors)
 ANGLE_GUARD = 1e-9  # rad: angles this close to a threshold are ambiguous
@@ -193,21 +193,29 @@ def pent_plan(g: Geometry, p: Mapping) -> tuple[np.ndarray, np.ndarray]:
     return _max_ratio(g, acc, norm), np.zeros(len(acc), bool)
 
 
-def bcc(g: Geometry, p: Mapping) -> tuple[np.ndarray, np.ndarray]:
-    """"bcc" (Peters 2009), pairs j < k only: south-pole Gaussian (w_SPP, IGW_SPP) for
-    theta_jk >= min_SPP, else sign(theta_jk - pi/2) cos(3 phi) e^{1/2} t e^{-t^2/2} with
-    t = (theta_jm - pi/2) / asin(1/3); sum over 0.5 n (6 + (n-2)(n-3))."""
+def bcc_pair_terms(g: Geometry, p: Mapping) -> np.ndarray:
+    """(B, n, n) contribution of the ordered pair (j pole, k meridian) to "bcc" (Peters 2009):
+    south-pole Gaussian (w_SPP, IGW_SPP) for theta_jk >= min_SPP, else sum over m of
+    sign(theta_jk - pi/2) cos(3 phi_jkm) e^{1/2} t e^{-t^2/2}, t = (theta_jm - pi/2) / asin(1/3).
+    The reference counts (j, k) for j < k only, so the OP depends on the neighbour order
+    through the antisymmetric part of this matrix."""
     spp = p["min_SPP"]
-    upper = np.triu(np.ones((g.n, g.n), dtype=bool), 1)[None]
-    pole = upper & (g.theta >= spp)
-    acc = np.where(pole, p["w_SPP"] * _gauss(p["IGW_SPP"] * (g.theta / math.pi - 1.0)), 0.0).sum(axis=(1, 2))
+    pole = g.pair & (g.theta >= spp)
+    terms = np.where(pole, p["w_SPP"] * _gauss(p["IGW_SPP"] * (g.theta / math.pi - 1.0)), 0.0)
     sign = np.where(g.theta > 0.5 * math.pi, 1.0, -1.0)
     t = (g.theta[:, :, None, :] - 0.5 * math.pi) / math.asin(1 / 3)
     term = sign[..., None] * np.cos(3 * g.phi) * (1 / math.exp(-0.5)) * t * _gauss(t)
-    use = g.inner & (upper & (g.theta < spp))[..., None]
-    acc = acc + np.where(use, term, 0.0).sum(axis=(1, 2, 3))
+    use = g.inner & (g.pair & (g.theta < spp))[..., None]
+    return terms + np.where(use, term, 0.0).sum(axis=3)
+
+
+def bcc(g: Geometry, p: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """"bcc": sum of :func:`bcc_pair_terms` over pairs j < k, over 0.5 n (6 + (n-2)(n-3))."""
+    upper = np.triu(np.ones((g.n, g.n), dtype=bool), 1)[None]
+    acc = np.where(upper, bcc_pair_terms(g, p), 0.0).sum(axis=(1, 2))
     n = g.n
     out = acc / (0.5 * n * (6 + (n - 2) * (n - 3))) if n > 3 else np.full(len(acc), np.nan)
+    spp = p["min_SPP"]
     ambiguous = _near(g.theta, g.pair, spp) | _near(g.theta, g.pair, 0.5 * math.pi)
     return out, ambiguous
 
