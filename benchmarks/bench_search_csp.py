@@ -100,7 +100,6 @@ def main() -> None:
     from tqdm import tqdm
 
     from xtalgen.data import load_dataset
-    from xtalgen.metrics.csp import rms_for_target
     from xtalgen.search.common import parse_composition
 
     targets = load_dataset(*TARGETS[args.dataset], progress=False)
@@ -130,13 +129,11 @@ def main() -> None:
             else:
                 error = None
         wall = time.perf_counter() - t0
-        rms = [None if math.isnan(r) else r for r in rms_for_target((target, preds))]
         calls = max((p.properties.get("search_potential_calls", 0) for p in preds), default=0)
         row = {
             "material_id": target.properties.get("material_id"),
             "formula": target.formula,
             "n_pred": len(preds),
-            "rms": rms,
             "potential_calls": calls,
             "wall_s": round(wall, 3),
             "error": error,
@@ -144,11 +141,18 @@ def main() -> None:
         rows.append(row)
         mid = target.properties.get("material_id")
         predictions += [p.with_properties(material_id=mid, sample_index=r) for r, p in enumerate(preds)]
-        if out:
+        if out:  # progress; rewritten with the distances at the end
             out.write(json.dumps(row) + "\n")
             out.flush()
+    done_targets = [targets[i] for i in done]
+    official, table = official_metrics(predictions, done_targets, args.k)
+    add_distances(rows, predictions, done_targets, table)
+    if out:
+        out.close()
+        with args.out.open("w") as out:
+            out.writelines(json.dumps(row) + "\n" for row in rows)
     summary = summarize(rows, args.k)
-    summary.update(official_metrics(predictions, [targets[i] for i in done], args.k))
+    summary.update(official)
     summary.update(
         method=args.method, dataset=args.dataset, n_targets=len(done), n_selected=n,
         relax=args.relax,
@@ -178,12 +182,32 @@ def select_targets(targets, args: argparse.Namespace) -> np.ndarray:
     return np.sort(rng.choice(len(targets), size=n, replace=False))
 
 
-def official_metrics(predictions: list, targets: list, k: int) -> dict:
-    """``xtalgen.metrics.csp.evaluate_csp`` (DiffCSP validity gates) on the targets run."""
+def official_metrics(predictions: list, targets: list, k: int) -> tuple[dict, object]:
+    """``xtalgen.metrics.csp.evaluate_csp`` (DiffCSP validity gates) on the targets run, and its
+    per-prediction table."""
     from xtalgen.metrics.csp import CSPConfig, evaluate_csp
 
     evaluation = evaluate_csp(predictions, targets, config=CSPConfig(k=k, n_jobs=1, progress=False))
-    return {f"official_{name}": value for name, value in evaluation.values().items()}
+    values = {f"official_{name}": value for name, value in evaluation.values().items()}
+    return values, evaluation.table
+
+
+def add_distances(rows: list[dict], predictions: list, targets: list, table) -> None:
+    """``row["rms"]``: every prediction's normalised RMS distance to its target (None: no match),
+    ungated. Valid predictions reuse the official evaluation's matching; only the predictions
+    it skipped as invalid are matched here."""
+    from xtalgen.metrics.csp import rms_for_target
+
+    rms = table["rms_dist"].to_numpy(dtype=float).copy()
+    skipped = ~table["valid"].to_numpy(dtype=bool)
+    start = 0
+    for row, target in zip(rows, targets):
+        idx = list(range(start, start + row["n_pred"]))
+        start += row["n_pred"]
+        redo = [j for j in idx if skipped[j]]
+        for j, r in zip(redo, rms_for_target((target, [predictions[j] for j in redo]))):
+            rms[j] = r
+        row["rms"] = [None if math.isnan(rms[j]) else float(rms[j]) for j in idx]
 
 
 def summarize(rows: list[dict], k: int) -> dict:
