@@ -162,6 +162,19 @@ def test_substitution_dng_proposes_new_compositions(srtio3: Crystal, nacl: Cryst
     assert len({c.formula for c in out}) > 1
 
 
+def test_configs_share_the_scoring_fields() -> None:
+    from xtalgen.search import EvolutionConfig, RandomSearchConfig, SubstitutionConfig
+    from xtalgen.search.common import ScoringConfig
+    from xtalgen.search.scoring import RelaxSettings
+
+    for cls in (RandomSearchConfig, SubstitutionConfig, EvolutionConfig):
+        assert issubclass(cls, ScoringConfig)
+        cfg = cls(relax=False, max_steps=7, fmax=0.05)
+        assert cfg.relax_settings() == RelaxSettings(False, True, "chgnet", 0.05, 7)
+    assert EvolutionConfig().max_steps == 100 and SubstitutionConfig().max_steps == 300
+    assert SubstitutionConfig(None, "electronegativity").species_map == "electronegativity"
+
+
 def test_helpers(nacl: Crystal, si: Crystal) -> None:
     assert detect_spacegroup(nacl) == (225, "Fm-3m")
     assert detect_spacegroup(si)[0] == 227

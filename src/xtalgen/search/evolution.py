@@ -25,7 +25,7 @@ from xtalgen.models.base import Generator
 from xtalgen.search import operators
 from xtalgen.search.common import (
     BudgetTracker,
-    SearchBudget,
+    ScoringConfig,
     apply_overrides,
     distinct,
     min_distance_ok,
@@ -33,7 +33,7 @@ from xtalgen.search.common import (
     validate_spacegroup,
 )
 from xtalgen.search.random_search import RandomSearchConfig, draw_random_candidates
-from xtalgen.search.scoring import RelaxSettings, Scored, provenance, score_crystals
+from xtalgen.search.scoring import Scored, provenance, score_crystals
 
 __all__ = ["EvolutionConfig", "EvolutionarySearch"]
 
@@ -41,7 +41,7 @@ OPERATORS = ("symmetric", "strain", "permutation", "crossover", "random")
 
 
 @dataclass
-class EvolutionConfig:
+class EvolutionConfig(ScoringConfig):
     """Settings of :class:`EvolutionarySearch` (all optional).
 
     Attributes:
@@ -55,12 +55,11 @@ class EvolutionConfig:
         seeds: extra initial crystals of the same composition (e.g. substitution results).
         formula_units, max_atoms, spacegroups, spacegroup_weights, volume_factor,
             distance_factor: the random initial population (see ``RandomSearchConfig``).
-        relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``);
-            with neither relax nor energies there is no fitness, which is an error.
-        dedupe: return distinct crystals only.
-        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
-            relax candidates in parallel; None relaxes in this process.
-        progress: show a progress bar per generation.
+
+    Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``
+    (100 here), ``budget``, ``dedupe``, ``executor``, ``progress`` (one bar per generation);
+    see :class:`~xtalgen.search.common.ScoringConfig`. With neither ``relax`` nor
+    ``energies`` there is no fitness, which is an error.
     """
 
     population_size: int = 8
@@ -84,15 +83,7 @@ class EvolutionConfig:
     spacegroup_weights: Mapping[int, float] | None = None
     volume_factor: float = 1.1
     distance_factor: float = 1.0
-    relax: bool = True
-    energies: bool = True
-    potential: Any = "chgnet"
-    fmax: float = 0.1
-    max_steps: int = 100
-    budget: SearchBudget = field(default_factory=SearchBudget)
-    dedupe: bool = True
-    executor: Any = None
-    progress: bool = True
+    max_steps: int = field(default=100, kw_only=True)  # shorter relaxations than the base
 
     def random_config(self) -> RandomSearchConfig:
         return RandomSearchConfig(
@@ -169,7 +160,7 @@ class EvolutionarySearch(Generator):
                 )
         rng = np.random.default_rng(seed)
         tracker = BudgetTracker(cfg.budget)
-        settings = RelaxSettings(cfg.relax, cfg.energies, cfg.potential, cfg.fmax, cfg.max_steps)
+        settings = cfg.relax_settings()
 
         def evaluate(children: list[tuple[Crystal, str]], generation: int) -> list[_Individual]:
             scored = score_crystals(

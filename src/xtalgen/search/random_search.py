@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
-    SearchBudget,
+    ScoringConfig,
     apply_overrides,
     cell_composition,
     distinct,
@@ -30,7 +30,7 @@ from xtalgen.search.common import (
     parse_composition,
     validate_spacegroup,
 )
-from xtalgen.search.scoring import RelaxSettings, provenance, rank_by_energy, score_crystals
+from xtalgen.search.scoring import provenance, rank_by_energy, score_crystals
 from xtalgen.search.symmetric import (
     compatible_spacegroups,
     pick_spacegroup,
@@ -41,7 +41,7 @@ __all__ = ["RandomSearchConfig", "RandomSymmetricSearch", "draw_random_candidate
 
 
 @dataclass
-class RandomSearchConfig:
+class RandomSearchConfig(ScoringConfig):
     """Settings of :class:`RandomSymmetricSearch` (all optional).
 
     Attributes:
@@ -53,16 +53,11 @@ class RandomSearchConfig:
             ``"mp20"`` uses the space-group frequencies of the bundled MP-20 training subset.
         volume_factor: pyxtal volume prior, x the summed atomic volumes.
         distance_factor: x pyxtal's atomic minimum-distance tolerance matrix.
-        relax: relax every candidate with ``potential`` (else no potential is called unless
-            ``energies``).
-        energies: single-point energies for ranking when ``relax`` is off.
-        potential, fmax, max_steps: relaxation settings (eV/angstrom, FIRE steps).
-        budget: potential-call / wall-time limits of one ``generate`` call.
-        dedupe: drop duplicates (pymatgen ``StructureMatcher`` defaults) before returning.
         compositions: formulas to draw from for DNG (default: MP-20 training formulas).
-        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
-            relax candidates in parallel; None relaxes in this process.
-        progress: show a progress bar.
+
+    Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``,
+    ``budget``, ``dedupe`` (pymatgen ``StructureMatcher`` defaults), ``executor``,
+    ``progress``; see :class:`~xtalgen.search.common.ScoringConfig`.
     """
 
     candidates_per_structure: int = 4
@@ -72,19 +67,7 @@ class RandomSearchConfig:
     spacegroup_weights: Mapping[int, float] | str | None = None
     volume_factor: float = 1.1
     distance_factor: float = 1.0
-    relax: bool = True
-    energies: bool = True
-    potential: Any = "chgnet"
-    fmax: float = 0.1
-    max_steps: int = 300
-    budget: SearchBudget = field(default_factory=SearchBudget)
-    dedupe: bool = True
-    executor: Any = None
     compositions: Sequence[str] | None = None
-    progress: bool = True
-
-    def relax_settings(self) -> RelaxSettings:
-        return RelaxSettings(self.relax, self.energies, self.potential, self.fmax, self.max_steps)
 
 
 def draw_random_candidates(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
-    SearchBudget,
+    ScoringConfig,
     apply_overrides,
     distinct,
     parse_composition,
@@ -42,7 +42,7 @@ from xtalgen.search.common import (
 )
 from xtalgen.search.prototypes import PrototypeIndex, SpeciesMap, element_distance, map_species
 from xtalgen.search.prototypes import substitute as substitute_species
-from xtalgen.search.scoring import RelaxSettings, Scored, provenance, rank_by_energy, score_crystals
+from xtalgen.search.scoring import Scored, provenance, rank_by_energy, score_crystals
 
 __all__ = ["PrototypeSubstitution", "SubstitutionConfig"]
 
@@ -58,7 +58,7 @@ DNG_ELEMENTS = tuple(z for z in range(1, 84) if z not in NOBLE_GASES and z not i
 
 
 @dataclass
-class SubstitutionConfig:
+class SubstitutionConfig(ScoringConfig):
     """Settings of :class:`PrototypeSubstitution` (all optional).
 
     Attributes:
@@ -77,14 +77,13 @@ class SubstitutionConfig:
         pick_temperature: softness of the first-pick vote (chemical-distance units).
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
-        relax, energies, potential, fmax, max_steps, budget: scoring (see ``RelaxSettings``).
-        dedupe: drop duplicates before returning (unscored: one template per prototype
-            first, by prototype key, without structure matching).
         max_atoms: largest template (sites) used.
         n_substitutions: elements replaced per DNG proposal.
-        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
-            relax candidates in parallel; None relaxes in this process.
-        progress: show a progress bar.
+
+    Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``,
+    ``budget``, ``dedupe``, ``executor``, ``progress``; see
+    :class:`~xtalgen.search.common.ScoringConfig`. Unscored, ``dedupe`` takes one template
+    per prototype first (by prototype key, without structure matching).
     """
 
     pool: Sequence[Crystal] | None = None
@@ -92,25 +91,13 @@ class SubstitutionConfig:
     ranking: str = "prototype"
     vote_temperature: float = 1.0
     vote_weight: float = 0.0
+    candidates_per_structure: int = 2
+    rescale_volume: bool = True
+    max_atoms: int | None = None
+    n_substitutions: int = 1
     formula_units: Sequence[int] | None = None
     first_pick: str = "vote"
     pick_temperature: float = 0.25
-    candidates_per_structure: int = 2
-    rescale_volume: bool = True
-    relax: bool = True
-    energies: bool = True
-    potential: Any = "chgnet"
-    fmax: float = 0.1
-    max_steps: int = 300
-    budget: SearchBudget = field(default_factory=SearchBudget)
-    dedupe: bool = True
-    executor: Any = None
-    max_atoms: int | None = None
-    n_substitutions: int = 1
-    progress: bool = True
-
-    def relax_settings(self) -> RelaxSettings:
-        return RelaxSettings(self.relax, self.energies, self.potential, self.fmax, self.max_steps)
 
 
 @dataclass
