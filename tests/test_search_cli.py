@@ -27,6 +27,21 @@ def test_search_substitution_from_a_template_file(
     assert len(list((out / "cif").glob("*.cif"))) == 1
 
 
+def test_search_substitution_naive_rule_and_cell_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], nacl: Crystal, cscl: Crystal
+) -> None:
+    pool = tmp_path / "pool.extxyz"
+    xio.write([cscl, nacl], pool)
+    common = ["search", "substitution", "--composition", "KBr", "--n", "1", "--no-relax",
+              "--pool", str(pool)]
+    main([*common, "--formula-units", "4", "--out", str(tmp_path / "z4")])
+    assert xio.read(tmp_path / "z4" / "samples.extxyz")[0].num_sites == 8  # rock salt cell
+    main([*common, "--ranking", "none", "--species-map", "electronegativity",
+          "--out", str(tmp_path / "naive")])
+    assert xio.read(tmp_path / "naive" / "samples.extxyz")[0].num_sites == 2  # first in pool
+    capsys.readouterr()
+
+
 def test_search_random_unrelaxed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["search", "random-search", "--composition", "NaCl", "--spacegroup", "225", "--n", "2",
           "--no-relax", "--seed", "1", "--out", str(tmp_path)])

@@ -39,6 +39,18 @@ def search(
     max_time: Annotated[
         float | None, typer.Option("--max-time", help="Budget: wall time in seconds.")
     ] = None,
+    formula_units: Annotated[
+        int | None,
+        typer.Option("--formula-units", help="Formula units per cell (the atom count over the "
+                     "reduced formula's); substitution ranks templates of that size first."),
+    ] = None,
+    species_map: Annotated[
+        str, typer.Option("--species-map", help="Substitution: similarity or electronegativity.")
+    ] = "similarity",
+    ranking: Annotated[
+        str, typer.Option("--ranking", help="Substitution template order: prototype, "
+                          "similarity or none (pool order, the naive rule).")
+    ] = "prototype",
     pool: Annotated[
         str,
         typer.Option("--pool", help="Substitution templates: dataset[:split] or a structure "
@@ -60,10 +72,12 @@ def search(
         relax=relax, energies=relax, potential=potential, max_steps=max_steps, fmax=fmax,
         budget=SearchBudget(max_potential_calls=max_calls, max_wall_time=max_time),
     )
+    if formula_units is not None:
+        settings["formula_units"] = (formula_units,)
     if method == "evolution":
         settings["energies"] = True
     if method == "substitution":
-        settings["pool"] = _load_pool(pool)
+        settings.update(pool=_load_pool(pool), species_map=species_map, ranking=ranking)
     generator = load_generator(method, **settings)
     crystals = generator.generate(n, composition=composition, spacegroup=spacegroup, seed=seed)
     if not crystals:

@@ -73,7 +73,8 @@ class SubstitutionConfig(ScoringConfig):
         formula_units: formula units per cell of the target (e.g. the CSP atom count divided
             by the reduced formula's); templates with these come first. None: any.
         first_pick: ``"vote"`` (decorated-prototype vote, see the module docstring) or
-            ``"closest"`` (the first template of ``ranking``) for the first candidate.
+            ``"closest"`` (the first template of ``ranking``) for the first candidate; used
+            with ``ranking="prototype"`` only.
         pick_temperature: softness of the first-pick vote (chemical-distance units).
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
