@@ -140,3 +140,43 @@ def test_bcc_follows_the_reference_order_of_tied_neighbours() -> None:
         fast = structure_fingerprint(data[row], "fast", stats)
         np.testing.assert_allclose(fast, structure_fingerprint(data[row], "matminer"), rtol=0, atol=ATOL)
     assert stats.fallback_structures == 0 and stats.reference_groups > 0
+
+
+def _ideal_shapes() -> dict[int, list[np.ndarray]]:
+    """Unit bond vectors of ideal polyhedra (collinear pairs, 90-degree angles: the edge cases)."""
+    e = np.eye(3)
+    cube = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]) / np.sqrt(3)
+    cuboct = np.array([v for i in range(3) for v in
+                       np.insert(np.array([[a, b] for a in (-1, 1) for b in (-1, 1)]), i, 0, axis=1)]) / np.sqrt(2)
+    ang = np.arange(3) * 2 * np.pi / 3
+    return {2: [np.array([e[0], -e[0]])],
+            3: [np.column_stack([np.cos(ang), np.sin(ang), np.zeros(3)])],
+            4: [cube[[0, 3, 5, 6]], np.array([e[0], -e[0], e[1], -e[1]])],
+            6: [np.concatenate([e, -e])],
+            8: [cube],
+            12: [cuboct]}
+
+
+def test_order_parameters_equal_pymatgen_on_random_and_ideal_environments() -> None:
+    from xtalgen.metrics.crystalnn.fingerprint import _reference_ops, ops_preset
+    from xtalgen.metrics.crystalnn.order_params import geometry, order_parameter, unit_bonds
+
+    preset = ops_preset()
+    rng = np.random.default_rng(7)
+    ideal = _ideal_shapes()
+    checked = 0
+    for cn in range(1, 13):
+        envs = [rng.normal(size=(cn, 3)) for _ in range(2)] + ideal.get(cn, [])
+        for directions in envs:
+            lengths = rng.uniform(1.8, 2.6, (len(directions), 1))
+            nbrs = 1.5 + directions / np.linalg.norm(directions, axis=1, keepdims=True) * lengths
+            center = np.full(3, 1.5)
+            unit, dist = unit_bonds(center, nbrs)
+            geo = geometry(unit[None], dist[None])
+            expected = _reference_ops(center, nbrs, preset.ops[cn])
+            for (_, kind, params, _), ref in zip(preset.ops[cn], expected):
+                value, ambiguous = order_parameter(geo, kind, params)
+                if not ambiguous[0]:
+                    assert np.nan_to_num(value[0]) == pytest.approx(ref, abs=ATOL), (cn, kind)
+                    checked += 1
+    assert checked > 80
