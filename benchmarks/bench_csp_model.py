@@ -40,8 +40,9 @@ def main() -> None:
                         help="start from prototypes retrieved from this split (e.g. offline_train)")
     parser.add_argument("--noise-level", type=float, default=0.5,
                         help="template corruption; 0: the templates themselves, no network")
-    parser.add_argument("--template-cells", default="any", choices=["any", "target"],
-                        help="templates of any number of formula units, or the target's sites only")
+    parser.add_argument("--template-cells", default="prefer", choices=["prefer", "any", "target"],
+                        help="the target's number of sites first / any number of formula units "
+                             "/ the target's sites only")
     parser.add_argument("--template-fill", default="noise", choices=["noise", "cycle"],
                         help="samples beyond the usable templates: from noise, or reuse templates")
     parser.add_argument("--n-templated", type=int, default=None,

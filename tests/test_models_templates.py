@@ -42,8 +42,11 @@ def test_templates_used_once_each_in_retrieval_order() -> None:
     target = perovskite(label="t")
     a, b, c = perovskite(4.0, "a"), doubled(), perovskite(4.1, "c")
     plan = assign_templates([target], [[a, other_formula(), b, c]], 5)[0]
-    # the wrong formula is skipped, the doubled cell is usable, leftovers start from noise
-    assert plan[:3] == [a, b, c] and plan[3:] == [None, None]
+    # the wrong formula is skipped; the target's cell size first, then the doubled cell;
+    # leftovers start from noise
+    assert plan == [a, c, b, None, None]
+    any_cell = assign_templates([target], [[a, other_formula(), b, c]], 5, cells="any")[0]
+    assert any_cell == [a, b, c, None, None]
     cycled = assign_templates([target], [[a, b]], 5, fill="cycle")[0]
     assert cycled == [a, b, a, b, a]
     same_cell = assign_templates([target], [[a, b, c]], 3, cells="target")[0]

@@ -148,7 +148,7 @@ class LearnedGenerator(Generator):
         n_steps: int | None = None,
         templates: Sequence[Sequence[Crystal]] | None = None,
         noise_level: float = 0.5,
-        template_cells: str = "any",
+        template_cells: str = "prefer",
         template_fill: str = "noise",
         n_templated: int | None = None,
         templates_first: bool = True,
@@ -162,8 +162,9 @@ class LearnedGenerator(Generator):
         ``template_rank``; the top-k distinct usable templates are used once each, in order
         (see :func:`xtalgen.models.templates.assign_templates` for ``template_cells``,
         ``template_fill``, ``n_templated`` and ``templates_first``). Samples without a template
-        start from pure noise with the target's sites. With ``template_cells="any"`` a sample
-        keeps its template's cell, which may hold a different number of formula units.
+        start from pure noise with the target's sites. A templated sample keeps its template's
+        cell, which (unless ``template_cells="target"``) may hold a different number of
+        formula units than the target.
         """
         if self.task != "csp":
             raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")

@@ -6,7 +6,10 @@ to a noise level, and the others from pure noise. :func:`assign_templates` makes
 
 * a template is *usable* when its composition reduces to the target's (``cells="any"``: the
   template may hold a different number of formula units, and the sample keeps the template's
-  cell) or when it has exactly the target's sites (``cells="target"``);
+  cell) or when it has exactly the target's sites (``cells="target"``); ``cells="prefer"``
+  (default) takes the templates with the target's sites first, then the other usable ones,
+  each group in retrieval order (the number of atoms per cell, which CSP is given, is strong
+  evidence: on MP-20 it lifts the first template's match rate from 45% to 55%);
 * usable templates are used once each, in retrieval order: sample slot ``j`` of the templated
   slots takes the ``j``-th usable template, so k samples use the top-k distinct templates;
 * slots left over when there are fewer usable templates than templated slots start from noise
@@ -26,7 +29,7 @@ from xtalgen.errors import XtalgenError
 
 __all__ = ["TEMPLATE_CELLS", "TEMPLATE_FILLS", "assign_templates", "reduced_counts"]
 
-TEMPLATE_CELLS = ("any", "target")
+TEMPLATE_CELLS = ("prefer", "any", "target")
 TEMPLATE_FILLS = ("noise", "cycle")
 
 
@@ -42,11 +45,15 @@ def reduced_counts(species: Sequence[int]) -> tuple[tuple[int, int], ...]:
 
 
 def _usable(target: Crystal, candidates: Sequence[Crystal], cells: str) -> list[Crystal]:
+    sites = sorted(int(z) for z in target.species)
+    same = [t for t in candidates if sorted(int(z) for z in t.species) == sites]
     if cells == "target":
-        key = sorted(int(z) for z in target.species)
-        return [t for t in candidates if sorted(int(z) for z in t.species) == key]
+        return same
     key = reduced_counts(target.species)
-    return [t for t in candidates if reduced_counts(t.species) == key]
+    usable = [t for t in candidates if reduced_counts(t.species) == key]
+    if cells == "any":
+        return usable
+    return same + [t for t in usable if t.num_sites != target.num_sites]
 
 
 def assign_templates(
@@ -54,7 +61,7 @@ def assign_templates(
     templates: Sequence[Sequence[Crystal]],
     k: int,
     *,
-    cells: str = "any",
+    cells: str = "prefer",
     fill: str = "noise",
     n_templated: int | None = None,
     templates_first: bool = True,
