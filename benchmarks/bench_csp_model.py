@@ -45,10 +45,14 @@ def main() -> None:
                              "/ the target's sites only")
     parser.add_argument("--template-fill", default="noise", choices=["noise", "cycle"],
                         help="samples beyond the usable templates: from noise, or reuse templates")
+    parser.add_argument("--reuse-noise-level", type=float, default=None,
+                        help="with --template-fill cycle: noise of a template's later uses")
     parser.add_argument("--n-templated", type=int, default=None,
                         help="at most this many templated samples per target (default: k)")
     parser.add_argument("--templates-last", action="store_true",
                         help="templated samples take the last sample indices (sample 0 template-free)")
+    parser.add_argument("--n-retrieve", type=int, default=None,
+                        help="templates retrieved per target before the plan picks k (default k)")
     parser.add_argument("--template-cache", default=None,
                         help="pickle of the retrieved templates (read if present, else written)")
     parser.add_argument("--out", default=None)
@@ -66,15 +70,16 @@ def main() -> None:
         test = [test[i] for i in pick]
     generator = load_model(args.checkpoint, n_steps=args.steps, batch_size=args.batch_size,
                            progress=True)
+    n_retrieve = args.n_retrieve or args.k
     if args.templates and args.template_cache and Path(args.template_cache).exists():
-        templates, template_time = load_cached_templates(args.template_cache, test, args.k)
+        templates, template_time = load_cached_templates(args.template_cache, test, n_retrieve)
     elif args.templates:
-        templates, template_time = retrieve_templates(test, args.dataset, args.templates, args.k)
+        templates, template_time = retrieve_templates(test, args.dataset, args.templates, n_retrieve)
         if args.template_cache:
             Path(args.template_cache).parent.mkdir(parents=True, exist_ok=True)
             with open(args.template_cache, "wb") as fh:
                 pickle.dump({"ids": material_ids(test), "templates": templates,
-                             "time_s": template_time}, fh)
+                             "n_retrieve": n_retrieve, "time_s": template_time}, fh)
     else:
         templates, template_time = None, 0.0
     if args.anneal is not None:
@@ -88,7 +93,8 @@ def main() -> None:
         samples = templates_as_samples(test, templates, args.k, options)
     else:
         samples = generator.sample_csp(test, k=args.k, seed=args.seed, templates=templates,
-                                       noise_level=args.noise_level, **options)
+                                       noise_level=args.noise_level,
+                                       reuse_noise_level=args.reuse_noise_level, **options)
     sample_time = time.perf_counter() - start
     evaluation = evaluate_csp(samples, test, config=CSPConfig(k=args.k, n_jobs=1))
     metrics = {m.name: m.value for m in evaluation.metrics}
@@ -98,7 +104,9 @@ def main() -> None:
         "targets": len(test), "of": n_all, "k": args.k, "steps": steps, "seed": args.seed,
         "anneal": args.anneal, "step_lr": args.step_lr, "templates": args.templates,
         "noise_level": args.noise_level if args.templates else None,
+        "reuse_noise_level": args.reuse_noise_level,
         "template_options": options if args.templates else None,
+        "n_retrieve": n_retrieve if args.templates else None,
         "templated_samples": sum("template_noise" in c.properties or "template_rank" in c.properties
                                  for c in samples),
         "samples": len(samples),
@@ -118,11 +126,13 @@ def material_ids(crystals) -> list[str]:
 
 
 def load_cached_templates(path: str, targets, k: int):
-    """Templates pickled by an earlier run on the same targets (at least k per target kept)."""
+    """Templates pickled by an earlier run on the same targets (the first k per target)."""
     with open(path, "rb") as fh:
         cached = pickle.load(fh)
     if cached["ids"] != material_ids(targets):
         raise SystemExit(f"{path} holds templates of other targets")
+    if cached.get("n_retrieve", 20) < k:
+        raise SystemExit(f"{path} holds {cached.get('n_retrieve', 20)} templates per target, not {k}")
     return [t[:k] for t in cached["templates"]], float(cached["time_s"])
 
 

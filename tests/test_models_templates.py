@@ -94,3 +94,12 @@ def test_sample_csp_template_free_first(generator) -> None:
                                noise_level=0.1, n_templated=1, templates_first=False)
     assert "template_noise" not in out[0].properties
     assert out[1].properties["template_rank"] == 0
+
+
+def test_sample_csp_reused_templates_get_their_own_noise(generator) -> None:
+    target = perovskite(label="t")
+    out = generator.sample_csp([target], k=3, templates=[[perovskite(4.0, "a")]], noise_level=0.02,
+                               template_fill="cycle", reuse_noise_level=0.5)
+    assert [c.properties["template_noise"] for c in out] == [0.02, 0.5, 0.5]
+    assert [c.properties["template_rank"] for c in out] == [0, 0, 0]
+    assert abs(out[0].volume - 4.0**3) / 4.0**3 < 0.15

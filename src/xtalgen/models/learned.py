@@ -152,6 +152,7 @@ class LearnedGenerator(Generator):
         template_fill: str = "noise",
         n_templated: int | None = None,
         templates_first: bool = True,
+        reuse_noise_level: float | None = None,
     ) -> list[Crystal]:
         """``k`` structures per target composition, each tagged with the target's
         ``material_id`` and ``sample_index`` (0..k-1); ordered target by target.
@@ -164,7 +165,9 @@ class LearnedGenerator(Generator):
         ``template_fill``, ``n_templated`` and ``templates_first``). Samples without a template
         start from pure noise with the target's sites. A templated sample keeps its template's
         cell, which (unless ``template_cells="target"``) may hold a different number of
-        formula units than the target.
+        formula units than the target. With ``template_fill="cycle"``, a template's second and
+        later uses start from ``reuse_noise_level`` (default ``noise_level``), e.g. higher, to
+        explore around it.
         """
         if self.task != "csp":
             raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")
@@ -176,25 +179,29 @@ class LearnedGenerator(Generator):
                                     fill=template_fill, n_templated=n_templated,
                                     templates_first=templates_first)
         plain: list[tuple[Crystal, dict[str, Any]]] = []
-        seeded: list[tuple[Crystal, dict[str, Any]]] = []
+        seeded: dict[float, list[tuple[Crystal, dict[str, Any]]]] = {}
+        reuse = noise_level if reuse_noise_level is None else reuse_noise_level
         for i, (target, starts) in enumerate(zip(targets, plan)):
             mid = target.properties.get("material_id", str(i))
             ranks = {id(t): r for r, t in enumerate(templates[i])} if templates else {}
+            used: set[int] = set()
             for j, template in enumerate(starts):
                 extra = {"material_id": mid, "sample_index": j, "composition": target.formula}
                 if template is None:
                     plain.append((target, extra))
-                else:
-                    extra.update(template_noise=noise_level, template_rank=ranks.get(id(template)))
-                    seeded.append((template, extra))
+                    continue
+                noise = reuse if id(template) in used else noise_level
+                used.add(id(template))
+                extra.update(template_noise=noise, template_rank=ranks.get(id(template)))
+                seeded.setdefault(noise, []).append((template, extra))
         out: list[Crystal] = []
         if plain:
             counts = torch.tensor([t.num_sites for t, _ in plain])
             types = torch.cat([torch.tensor(np.array(t.species)) for t, _ in plain])
             out += self._sample(counts, types, generator, seed, n_steps, [e for _, e in plain])
-        if seeded:
-            out += self._sample(None, None, generator, seed, n_steps, [e for _, e in seeded],
-                                init=[t for t, _ in seeded], noise_level=noise_level)
+        for noise, group in seeded.items():
+            out += self._sample(None, None, generator, seed, n_steps, [e for _, e in group],
+                                init=[t for t, _ in group], noise_level=noise)
         order = {(str(c.properties["material_id"]), c.properties["sample_index"]): c for c in out}
         keys = [(str(t.properties.get("material_id", str(i))), j)
                 for i, t in enumerate(targets) for j in range(k)]
