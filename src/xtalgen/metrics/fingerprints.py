@@ -53,7 +53,7 @@ COMP_FP_DIM = 132
 _FORMAT = 1  # bump when the cached array layout changes
 FINGERPRINT_METHODS = ("fast", "matminer")
 # "matminer" until tests that demand bit-equality with matminer accept float noise
-DEFAULT_METHOD = "matminer"
+DEFAULT_METHOD = "fast"
 
 
 def default_method() -> str:
