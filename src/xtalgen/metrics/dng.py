@@ -39,6 +39,7 @@ from xtalgen.metrics.distributions import (
 from xtalgen.metrics.evaluation import Evaluation
 from xtalgen.metrics.fingerprints import (
     composition_fingerprints,
+    default_method,
     scale_composition,
     structure_fingerprints,
 )
@@ -166,6 +167,7 @@ def evaluate_dng(
     csettings = {
         "eval_model": config.eval_model, "struct_cutoff": d_s, "comp_cutoff": d_c,
         "struct_fingerprint": "matminer CrystalNNFingerprint 'ops', site mean",
+        "struct_fingerprint_method": default_method(),
         "comp_fingerprint": "matminer ElementProperty 'magpie', CDVAE CompScaler",
         "reference_size": int(ref_ok.sum()), "reference_without_fingerprint": int((~ref_ok).sum()),
     }
