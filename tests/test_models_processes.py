@@ -125,3 +125,45 @@ def test_losses_of_a_null_network(process) -> None:
                                                             torch.zeros_like(a)), clean, BATCH, True)
     assert set(zero) >= {"loss", "loss_lattice", "loss_coord", "loss_type"}
     assert all(math.isfinite(float(v)) and float(v) > 0 for v in zero.values())
+
+
+def test_masked_type_path_reveals_every_atom_with_the_oracle_type() -> None:
+    process = FlowProcess(FlowConfig(n_steps=20, type_path="masked"))
+    target = torch.tensor([2, 0, 3])
+
+    def net(t, types, frac, lattices):
+        assert ((types == 0) | (types == 1)).all()  # masked rows are zero, revealed are one-hot
+        return BackboneOutput(torch.zeros_like(lattices), torch.zeros_like(frac),
+                              20.0 * torch.nn.functional.one_hot(target, 4).float())
+
+    state = process.sample(net, BATCH, None, 4, None, torch.Generator().manual_seed(0))
+    assert state.types.sum(-1).tolist() == [1.0, 1.0, 1.0]
+    assert state.types.argmax(-1).tolist() == target.tolist()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_masked_type_path_conditions_later_atoms_on_revealed_ones(seed: int) -> None:
+    """An oracle that copies the first revealed type makes every crystal single-element."""
+    process = FlowProcess(FlowConfig(n_steps=500, type_path="masked"))  # one reveal per step
+
+    def net(t, types, frac, lattices):
+        revealed = types.sum(0)
+        logits = torch.zeros(len(types), 4) if revealed.sum() == 0 else 50.0 * revealed.expand(len(types), 4)
+        return BackboneOutput(torch.zeros_like(lattices), torch.zeros_like(frac), logits)
+
+    state = process.sample(net, BATCH, None, 4, None, torch.Generator().manual_seed(seed))
+    assert len(set(state.types.argmax(-1).tolist())) == 1
+
+
+def test_masked_type_loss_is_cross_entropy_on_masked_atoms() -> None:
+    process = FlowProcess(FlowConfig(type_path="masked"))
+    clean = State(LATTICE, FRAC, torch.eye(4)[:3])
+    torch.manual_seed(0)
+    losses = [process.loss(lambda t, a, x, lat: BackboneOutput(torch.zeros_like(lat), torch.zeros_like(x),
+                                                               torch.zeros_like(a)), clean, BATCH, True)
+              for _ in range(20)]
+    # zero logits over 4 types: the cross-entropy of any masked atom is log 4
+    values = {round(float(v["loss_type"]), 6) for v in losses if float(v["loss_type"]) > 0}
+    assert values == {round(math.log(4), 6)}
+    with pytest.raises(ValueError, match="type_path"):
+        FlowConfig(type_path="gaussian")

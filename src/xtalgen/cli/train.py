@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from xtalgen.errors import XtalgenError
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
@@ -18,6 +20,7 @@ def train_command(
     model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP) or flow (FlowMM).")] = "diffusion",
     task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo).")] = "csp",
     lattice_repr: Annotated[str, typer.Option("--lattice-repr", help="ks (rotation-free log form) or matrix (DiffCSP).")] = "ks",
+    type_path: Annotated[str, typer.Option("--type-path", help="Flow DNG atom types: masked (discrete, absorbing state) or analog (continuous one-hot).")] = "masked",
     split: Annotated[str, typer.Option("--split", help="Training split.")] = "offline_train",
     val_split: Annotated[str, typer.Option("--val-split", help="Validation split ('' for none).")] = "offline_val",
     max_steps: Annotated[int, typer.Option("--max-steps")] = 100_000,
@@ -36,15 +39,19 @@ def train_command(
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
     from xtalgen.models.checkpoint import git_commit
+    from xtalgen.models.flow import TYPE_PATHS, FlowConfig
     from xtalgen.models.generative import ModelConfig
     from xtalgen.nn.backbone import BackboneConfig
     from xtalgen.train import TrainConfig, train
 
+    if type_path not in TYPE_PATHS:
+        raise XtalgenError(f"--type-path must be one of {', '.join(TYPE_PATHS)}, got {type_path!r}")
     train_set = load_dataset(dataset, split)
     val_set = load_dataset(dataset, val_split) if val_split else None
     model_config = ModelConfig(
         process=model, task=task, lattice_repr=lattice_repr,
         backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers),
+        flow=FlowConfig(type_path=type_path),
     )
     config = TrainConfig(
         max_steps=max_steps, max_time_s=max_time or None, batch_size=batch_size, lr=lr,

@@ -4,8 +4,15 @@
   ``x_t = x_0 + t * log_{x_0}(x_1)`` with the wrapped displacement as the log map; the target
   velocity is that displacement (constant along the path).
 * Lattice: Euclidean straight path from a standard normal (scaled units) to the data lattice.
-* Atom types (DNG only): the same straight path on continuous one-hot vectors (an analog
-  relaxation of a discrete path), decoded with argmax.
+* Atom types (DNG only), ``type_path``:
+  ``"analog"``: the same straight path on continuous one-hot vectors (an analog relaxation of
+  a discrete path), decoded with argmax;
+  ``"masked"``: discrete flow matching with an absorbing (mask) state (Campbell et al., ICML
+  2024; the flow analogue of absorbing-state D3PM): at time t each atom shows its type with
+  probability t and is masked (an all-zero type vector) otherwise; the network predicts type
+  logits, trained with cross-entropy on the masked atoms; sampling unmasks each masked atom with
+  probability ``dt / (1 - t)`` per step and draws its type from the predicted distribution, so
+  later atoms are chosen knowing the earlier ones (coherent compositions).
 * Sampling: explicit Euler ODE integration with a configurable number of steps; the
   coordinate velocity may be annealed by ``1 + coord_anneal * t`` (FlowMM's inference
   anneal), which sharpens the final positions.
@@ -38,6 +45,15 @@ class FlowConfig:
     coord_weight: float = 10.0
     """Coordinate velocities are ~0.3 in fractional units; this weight balances the lattice."""
     type_weight: float = 1.0
+    type_path: str = "analog"
+    """DNG type path: ``"analog"`` (continuous one-hot) or ``"masked"`` (discrete, absorbing)."""
+
+    def __post_init__(self) -> None:
+        if self.type_path not in TYPE_PATHS:
+            raise ValueError(f"type_path must be one of {TYPE_PATHS}, got {self.type_path!r}")
+
+
+TYPE_PATHS = ("analog", "masked")
 
 
 class FlowProcess(Process):
@@ -59,8 +75,11 @@ class FlowProcess(Process):
         frac_0 = torch.rand_like(clean.frac_coords)
         velocity = wrapped_displacement(clean.frac_coords - frac_0)
         frac_t = wrap(frac_0 + t_atom * velocity)
-        types_t, types_0 = clean.types, None
-        if generate_types:
+        types_t, types_0, masked = clean.types, None, None
+        if generate_types and cfg.type_path == "masked":
+            masked = torch.rand(t_atom.shape[0], device=batch.device) >= t_atom[:, 0]
+            types_t = clean.types * (~masked)[:, None]
+        elif generate_types:
             types_0 = torch.randn_like(clean.types)
             types_t = (1 - t_atom) * types_0 + t_atom * clean.types
 
@@ -72,6 +91,11 @@ class FlowProcess(Process):
         total = cfg.lattice_weight * losses["loss_lattice"] + cfg.coord_weight * losses["loss_coord"]
         if types_0 is not None:
             losses["loss_type"] = F.mse_loss(out.types, clean.types - types_0)
+            total = total + cfg.type_weight * losses["loss_type"]
+        elif masked is not None:
+            target = clean.types.argmax(-1)
+            per_atom = F.cross_entropy(out.types, target, reduction="none")
+            losses["loss_type"] = (per_atom * masked).sum() / masked.sum().clamp(min=1)
             total = total + cfg.type_weight * losses["loss_type"]
         losses["loss"] = total
         return losses
@@ -96,8 +120,11 @@ class FlowProcess(Process):
         n_steps = n_steps or cfg.n_steps
         lattices = torch.randn((n_graphs, *lattice_shape), generator=generator, device=device)
         frac = torch.rand((n_atoms, 3), generator=generator, device=device)
-        types = fixed_types
-        if types is None:
+        types, masked = fixed_types, None
+        if types is None and cfg.type_path == "masked":
+            types = torch.zeros((n_atoms, n_types), device=device)
+            masked = torch.ones(n_atoms, dtype=torch.bool, device=device)
+        elif types is None:
             types = torch.randn((n_atoms, n_types), generator=generator, device=device)
         t_start = 0.0
         if init is not None:  # start on the path from the noise to the template
@@ -110,6 +137,29 @@ class FlowProcess(Process):
             out = net(torch.full((n_graphs,), t, device=device), types, frac, lattices)
             lattices = lattices + dt * out.lattice
             frac = wrap(frac + dt * (1 + cfg.coord_anneal * t) * out.frac)
-            if fixed_types is None:
+            if masked is not None:
+                types, masked = self._unmask(types, masked, out.types, t, dt, generator)
+            elif fixed_types is None:
                 types = types + dt * out.types
         return State(lattices=lattices, frac_coords=frac, types=types)
+
+    @staticmethod
+    def _unmask(
+        types: torch.Tensor,
+        masked: torch.Tensor,
+        logits: torch.Tensor,
+        t: float,
+        dt: float,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the masked type path: reveal each masked atom with prob dt / (1 - t)."""
+        p_reveal = 1.0 if t + dt >= 1.0 - 1e-9 else min(1.0, dt / (1.0 - t))
+        draw = torch.rand(masked.shape[0], generator=generator, device=masked.device)
+        reveal = masked & (draw < p_reveal)
+        if reveal.any():
+            probs = torch.softmax(logits[reveal].float(), dim=-1)
+            chosen = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            types = types.clone()
+            types[reveal] = F.one_hot(chosen, types.shape[1]).to(types.dtype)
+            masked = masked & ~reveal
+        return types, masked

@@ -16,7 +16,7 @@ generates them, with the number of atoms drawn from the training distribution.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -160,10 +160,16 @@ class CrystalGenerativeModel(nn.Module):
         scale = self.config.lattice_scale
         as_matrix = self.config.lattice_repr == "ks"
 
+        masked_types = (self.generates_types and self.config.process == "flow"
+                        and self.config.flow.type_path == "masked")
+
         def net(t, types, frac, lattices):  # the NetFn signature
             if as_matrix:  # the backbone sees the lattice itself, in units of lattice_scale
                 lattices = self.decode_lattices(lattices) / scale
-            return self.backbone(t, types, frac, lattices, num_atoms, batch)
+            out = self.backbone(t, types, frac, lattices, num_atoms, batch)
+            if masked_types:  # type logits: only elements seen in training
+                out = replace(out, types=out.types.masked_fill(~self.type_mask, -1e4))
+            return out
 
         return net
 
