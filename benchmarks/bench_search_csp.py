@@ -50,6 +50,7 @@ def build_generator(args: argparse.Namespace):
             candidates_per_structure=args.candidates_per_structure,
             dedupe=args.dedupe,
             first_pick=args.first_pick,
+            decorations=args.decorations,
             pick_temperature=args.pick_temperature,
             **common,
         )
@@ -85,6 +86,7 @@ def main() -> None:
                         help="give substitution the target's formula units per cell (the CSP "
                         "atom count; the other methods always get it)")
     parser.add_argument("--first-pick", default="vote")
+    parser.add_argument("--decorations", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--pick-temperature", type=float, default=0.25)
     parser.add_argument("--vote-weight", type=float, default=0.0)
     parser.add_argument("--vote-temperature", type=float, default=1.0)
@@ -161,7 +163,7 @@ def main() -> None:
         total_wall_s=round(time.perf_counter() - start, 1), select=args.select,
         max_steps=args.max_steps, max_calls=args.max_calls,
         candidates_per_structure=args.candidates_per_structure, dedupe=args.dedupe,
-        formula_units=args.formula_units, first_pick=args.first_pick,
+        formula_units=args.formula_units, first_pick=args.first_pick, decorations=args.decorations,
         pick_temperature=args.pick_temperature,
     )
     if args.select == "small15":

@@ -100,3 +100,16 @@ def test_first_pick_vote_outweighs_a_single_exact_template() -> None:
     # a sharp vote is the closest template again
     sharp = unscored(pool, pick_temperature=0.01).generate(1, composition="SrTiO3")[0]
     assert sharp.properties["template_material_id"] == "swapped"
+
+
+def test_decorations_add_the_other_site_assignments_before_further_templates() -> None:
+    from xtalgen.search.prototypes import species_maps
+
+    maps = species_maps({SR: 1, TI: 1, OX: 3}, {BA: 1, ZR: 1, 16: 3})
+    assert [m.mapping for m in maps] == [{TI: ZR, SR: BA, OX: 16}, {TI: BA, SR: ZR, OX: 16}]
+    pool = [perovskite(SR, TI, 3.9, "srti"), perovskite(CA, TI, 3.8, "cati")]
+    with pytest.warns(UserWarning, match="2 of 3"):
+        plain = unscored(pool, dedupe=False).generate(3, composition="BaZrO3")
+    assert [corner_and_centre(c) for c in plain] == [(BA, ZR), (BA, ZR)]  # two templates, one kind
+    decorated = unscored(pool, decorations=True, dedupe=False).generate(3, composition="BaZrO3")
+    assert [corner_and_centre(c) for c in decorated] == [(BA, ZR), (ZR, BA), (BA, ZR)]

@@ -26,6 +26,7 @@ __all__ = [
     "map_species",
     "prototype_key",
     "reduced_counts",
+    "species_maps",
     "substitute",
     "wyckoff_sites",
 ]
@@ -117,6 +118,27 @@ def map_species(
             mapping[a] = b
             total += amount * element_distance(a, b)
     return SpeciesMap(mapping, total / sum(target.values()))
+
+
+def species_maps(
+    template: dict[int, int], target: dict[int, int], limit: int = 24
+) -> list[SpeciesMap]:
+    """Every map of template onto target elements within groups of equal amount (at most
+    ``limit`` of them, in enumeration order), closest first."""
+    amounts = sorted(set(target.values()))
+    tpl = [sorted(z for z, a in template.items() if a == amount) for amount in amounts]
+    tgt = [[z for z, a in target.items() if a == amount] for amount in amounts]
+    if [len(t) for t in tpl] != [len(t) for t in tgt]:
+        raise ValueError("template and target have different anonymous formulas")
+    total = sum(target.values())
+    out = []
+    for perms in itertools.islice(
+        itertools.product(*(itertools.permutations(g) for g in tgt)), limit
+    ):
+        mapping = {a: b for olds, news in zip(tpl, perms) for a, b in zip(olds, news)}
+        distance = sum(template[a] * element_distance(a, b) for a, b in mapping.items())
+        out.append(SpeciesMap(mapping, distance / total))
+    return sorted(out, key=lambda m: m.distance)
 
 
 def substitute(template: Crystal, species_map: SpeciesMap, rescale_volume: bool = True) -> Crystal:

@@ -40,7 +40,13 @@ from xtalgen.search.common import (
     parse_composition,
     validate_spacegroup,
 )
-from xtalgen.search.prototypes import PrototypeIndex, SpeciesMap, element_distance, map_species
+from xtalgen.search.prototypes import (
+    PrototypeIndex,
+    SpeciesMap,
+    element_distance,
+    map_species,
+    species_maps,
+)
 from xtalgen.search.prototypes import substitute as substitute_species
 from xtalgen.search.scoring import Scored, provenance, rank_by_energy, score_crystals
 
@@ -76,6 +82,10 @@ class SubstitutionConfig(ScoringConfig):
             ``"closest"`` (the first template of ``ranking``) for the first candidate; used
             with ``ranking="prototype"`` only.
         pick_temperature: softness of the first-pick vote (chemical-distance units).
+        decorations: with ``ranking="prototype"``, follow the first template of each
+            prototype by the other species maps of those templates (permutations within
+            groups of equal amount) that put the elements on new kinds of site, before the
+            further templates of each prototype.
         candidates_per_structure: templates relaxed per requested structure.
         rescale_volume: scale the cell by the atomic-volume ratio after substitution.
         max_atoms: largest template (sites) used.
@@ -99,6 +109,7 @@ class SubstitutionConfig(ScoringConfig):
     formula_units: Sequence[int] | None = None
     first_pick: str = "vote"
     pick_temperature: float = 0.25
+    decorations: bool = False
 
 
 @dataclass
@@ -255,6 +266,8 @@ class PrototypeSubstitution(Generator):
             best = _decorated_vote(next(g for g in groups if g), index, cfg.pick_temperature)
             ordered.remove(best)
             ordered.insert(0, best)
+        if cfg.decorations:
+            ordered = _with_decorations(ordered, index, target)
         return ordered
 
     def _prototype_of(self, cand: _Candidate) -> tuple:
@@ -334,6 +347,27 @@ def _one_per_prototype(cands: list[_Candidate], n: int, prototype_of) -> list[_C
         if len(first) >= n:
             break
     return (first + rest)[:n]
+
+
+def _with_decorations(
+    ordered: list[_Candidate], index: PrototypeIndex, target: dict[int, int]
+) -> list[_Candidate]:
+    """Each prototype's first candidate, then the other species maps of those templates with
+    new decorated prototypes (in prototype order, closest first), then the rest."""
+    seen_protos: set[tuple] = set()
+    first, rest = [], []
+    for c in ordered:
+        (rest if c.prototype in seen_protos else first).append(c)
+        seen_protos.add(c.prototype)
+    seen = {index.decorated_prototype(c.template, c.species_map) for c in first}
+    extra = []
+    for c in first:
+        for species_map in species_maps(index.counts[c.template], target):
+            key = index.decorated_prototype(c.template, species_map)
+            if key not in seen:
+                seen.add(key)
+                extra.append(_Candidate(c.template, species_map, c.prototype))
+    return first + extra + rest
 
 
 def _decorated_vote(cands: list[_Candidate], index: PrototypeIndex, temperature: float) -> _Candidate:
