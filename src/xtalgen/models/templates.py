@@ -9,7 +9,8 @@ to a noise level, and the others from pure noise. :func:`assign_templates` makes
   cell) or when it has exactly the target's sites (``cells="target"``); ``cells="prefer"``
   (default) takes the templates with the target's sites first, then the other usable ones,
   each group in retrieval order (the number of atoms per cell, which CSP is given, is strong
-  evidence: on MP-20 it lifts the first template's match rate from 45% to 55%);
+  evidence: on 200 MP-20 test targets it lifts the first template's match rate from 45.0% to
+  54.5%);
 * usable templates are used once each, in retrieval order: sample slot ``j`` of the templated
   slots takes the ``j``-th usable template, so k samples use the top-k distinct templates;
 * slots left over when there are fewer usable templates than templated slots start from noise
