@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, perturb
 from xtalgen.data import load_dataset
 from xtalgen.metrics.crystalnn import FastStats, ops_preset
 from xtalgen.metrics.fingerprints import structure_fingerprint
@@ -30,12 +30,7 @@ SPLITS = {"mp20": "pilot_test", "perov5": "test", "carbon24": "test"}
 def perturbed(crystals: list[Crystal], seed: int, noise: float = 0.02, strain: float = 0.03) -> list[Crystal]:
     """Copies with the lattice strained by up to ``strain`` and fractional coordinates shaken."""
     rng = np.random.default_rng(seed)
-    out = []
-    for c in crystals:
-        lattice = c.lattice @ np.diag(1 + rng.uniform(-strain, strain, 3))
-        frac = c.frac_coords + rng.normal(0, noise, c.frac_coords.shape)
-        out.append(c.replace(lattice=lattice, frac_coords=frac))
-    return out
+    return [perturb(c, rng, frac_noise=noise, strain=strain) for c in crystals]
 
 
 def sample(dataset: str, n: int) -> list[Crystal]:

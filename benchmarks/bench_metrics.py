@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, perturb
 from xtalgen.data import load_dataset
 from xtalgen.data.registry import BUNDLED_DIR
 from xtalgen.metrics import CSPConfig, DNGConfig, evaluate_csp, evaluate_dng
@@ -42,13 +42,8 @@ def perturbed(crystals: list[Crystal], n: int, seed: int, noise: float = 0.02,
               strain: float = 0.03) -> list[Crystal]:
     """``n`` copies cycling through ``crystals``: lattice strained, coordinates shaken."""
     rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        c = crystals[i % len(crystals)]
-        lattice = c.lattice @ np.diag(1 + rng.uniform(-strain, strain, 3))
-        frac = c.frac_coords + rng.normal(0, noise, c.frac_coords.shape)
-        out.append(c.replace(lattice=lattice, frac_coords=frac))
-    return out
+    return [perturb(crystals[i % len(crystals)], rng, frac_noise=noise, strain=strain)
+            for i in range(n)]
 
 
 def timed(label: str, fn):

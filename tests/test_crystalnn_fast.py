@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, perturb
 from xtalgen.data import load_dataset
 from xtalgen.metrics.coverage import coverage
 from xtalgen.metrics.crystalnn import FastStats
@@ -27,12 +27,7 @@ ATOL = 1e-10  # float noise only; the reference itself is not more stable than t
 def perturbed(crystals: list[Crystal], seed: int, noise: float = 0.02, strain: float = 0.03) -> list[Crystal]:
     """Copies with the lattice strained by up to ``strain`` and fractional coordinates shaken."""
     rng = np.random.default_rng(seed)
-    out = []
-    for c in crystals:
-        lattice = c.lattice @ np.diag(1 + rng.uniform(-strain, strain, 3))
-        frac = c.frac_coords + rng.normal(0, noise, c.frac_coords.shape)
-        out.append(c.replace(lattice=lattice, frac_coords=frac))
-    return out
+    return [perturb(c, rng, frac_noise=noise, strain=strain) for c in crystals]
 
 
 SAMPLES = {  # dataset, split, rows taken, perturbed copies of the first rows

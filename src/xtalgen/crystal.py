@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from ase import Atoms
     from pymatgen.core import Structure
 
-__all__ = ["MAX_Z", "Crystal", "CrystalError", "SiteOccupancy", "atomic_number", "element_symbol"]
+__all__ = [
+    "MAX_Z", "Crystal", "CrystalError", "SiteOccupancy", "atomic_number", "element_symbol", "perturb",
+]
 
 MAX_Z = 118
 """Largest atomic number accepted in a Crystal."""
@@ -377,3 +379,16 @@ def _jsonable(value: Any) -> Any:
         return value.item()
     return value
 
+
+def perturb(
+    crystal: Crystal, rng: np.random.Generator, *, frac_noise: float = 0.02, strain: float = 0.03
+) -> Crystal:
+    """A shaken copy for sanity checks and benchmarks (not a physical distortion).
+
+    Each lattice vector is scaled by ``1 + U(-strain, strain)`` and ``N(0, frac_noise)`` is added
+    to every fractional coordinate (wrapped back into [0, 1)). Draws the 3 uniforms first, then
+    the normals, so a seeded ``rng`` gives the same copies on every machine.
+    """
+    lattice = crystal.lattice @ np.diag(1 + rng.uniform(-strain, strain, 3))
+    frac_coords = crystal.frac_coords + rng.normal(0, frac_noise, crystal.frac_coords.shape)
+    return crystal.replace(lattice=lattice, frac_coords=frac_coords)
