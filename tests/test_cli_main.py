@@ -36,3 +36,12 @@ def test_load_generator_resolves_names_and_reports_unknown_ones() -> None:
     assert crystal.formula == "SrTiO3"
     with pytest.raises(XtalgenError, match="random-search"):
         load_generator("no-such-generator")
+
+
+def test_train_rejects_an_unknown_type_path(tmp_path) -> None:
+    result = run_cli("train", "--dataset", "perov5", "--out", str(tmp_path / "run"),
+                     "--model", "flow", "--task", "dng", "--type-path", "gaussian")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --type-path must be one of")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
