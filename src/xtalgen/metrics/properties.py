@@ -18,7 +18,6 @@ imports a user's predictor instead.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.plugins import import_callable
 
 __all__ = ["PROPERTY_PREDICTORS", "chgnet_formation_energy", "resolve_property_fn"]
 
@@ -100,15 +100,8 @@ def resolve_property_fn(spec: str) -> tuple[str, PropertyFn]:
     """(property name, predictor) for a registered name or ``"package.module:function"``."""
     if spec in PROPERTY_PREDICTORS:
         return spec, PROPERTY_PREDICTORS[spec]
-    module_name, sep, attr = spec.partition(":")
-    if not sep:
+    if ":" not in spec:
         known = ", ".join(sorted(PROPERTY_PREDICTORS))
         raise XtalgenError(f"unknown property predictor {spec!r}; use one of {known} "
                            "or package.module:function")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise XtalgenError(f"cannot import property predictor {spec!r}: {exc}") from None
-    if not callable(fn):
-        raise XtalgenError(f"property predictor {spec!r} is not callable")
-    return attr, fn
+    return spec.partition(":")[2], import_callable(spec, "property predictor")

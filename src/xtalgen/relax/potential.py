@@ -30,6 +30,7 @@ import numpy as np
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.plugins import import_callable
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -140,7 +141,7 @@ def get_potential(name: str = "chgnet", **kw: Any) -> Potential:
         return _CACHE[key]
     factory = POTENTIALS.get(name.lower())
     if factory is None and ":" in name:
-        factory = _import_factory(name)
+        factory = import_callable(name, "potential factory")
     if factory is None:
         known = ", ".join(sorted(POTENTIALS))
         raise XtalgenError(f"unknown potential {name!r}; known: {known} (see register_potential)")
@@ -155,20 +156,6 @@ def _voigt(stress: Any) -> np.ndarray:
     if stress.shape == (3, 3):
         return stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
     return stress.reshape(6)
-
-
-def _import_factory(path: str) -> PotentialFactory:
-    """``"package.module:function"`` -> the function (a Potential factory)."""
-    import importlib
-
-    module_name, _, attr = path.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise XtalgenError(f"cannot import potential factory {path!r}: {exc}") from None
-    if not callable(factory):
-        raise XtalgenError(f"potential factory {path!r} is not callable")
-    return factory
 
 
 def _load_chgnet(
