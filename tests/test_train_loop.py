@@ -87,6 +87,46 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path: Path) -> None:
         torch.testing.assert_close(b["state_dict"][key], value, msg=key)
 
 
+def test_time_schedule_decays_over_the_budget_and_stops_there() -> None:
+    from xtalgen.train import _lr_factor
+
+    config = TrainConfig(max_steps=10**9, max_time_s=100.0, lr_schedule="time", warmup_steps=10,
+                         min_lr_ratio=0.1)
+    assert _lr_factor(4, config, elapsed_s=50.0) == pytest.approx(0.5)  # still warming up
+    assert _lr_factor(500, config, elapsed_s=0.0) == pytest.approx(1.0)
+    assert _lr_factor(500, config, elapsed_s=50.0) == pytest.approx(0.55)
+    assert _lr_factor(500, config, elapsed_s=200.0) == pytest.approx(0.1)
+    # by steps, elapsed time does not matter
+    steps = TrainConfig(max_steps=110, warmup_steps=10, min_lr_ratio=0.1)
+    assert _lr_factor(60, steps, elapsed_s=1e6) == pytest.approx(0.55)
+
+
+def test_time_budget_run_stops_and_needs_a_budget(tmp_path: Path) -> None:
+    crystals = perovskites()
+    model = ModelConfig(process="flow", task="csp", backbone=TINY)
+    path = train(model, crystals, None, quick_config(max_steps=10**6, max_time_s=1.0,
+                                                     lr_schedule="time"),
+                 tmp_path / "t", progress=False)
+    ckpt = read_checkpoint(path)
+    assert 0 < ckpt["step"] < 10**6 and ckpt["wall_time_s"] >= 1.0
+    with pytest.raises(XtalgenError, match="max_time_s"):
+        train(model, crystals, None, quick_config(lr_schedule="time"), tmp_path / "u",
+              progress=False)
+
+
+def test_ema_update_is_the_moving_average() -> None:
+    from xtalgen.train import EMA
+
+    module = torch.nn.Linear(3, 2)
+    ema = EMA(module, decay=0.9)
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    with torch.no_grad():
+        module.weight.add_(1.0)
+    ema.update(module, step=10**6)  # past the warmup: decay 0.9
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(ema.state_dict()[key], 0.9 * before[key] + 0.1 * value)
+
+
 @pytest.mark.parametrize("composition", ["SrTiO3", {"Ba": 1, "Ti": 1, "O": 3}])
 def test_sample_from_checkpoint(trained: Path, composition) -> None:
     generator = load_model(trained / "last.pt", n_steps=5)

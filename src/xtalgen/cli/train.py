@@ -25,6 +25,7 @@ def train_command(
     val_split: Annotated[str, typer.Option("--val-split", help="Validation split ('' for none).")] = "offline_val",
     max_steps: Annotated[int, typer.Option("--max-steps")] = 100_000,
     max_time: Annotated[float, typer.Option("--max-time", help="Stop after this many seconds (0: no limit).")] = 0.0,
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="Cosine decay over --max-steps (steps) or over the --max-time budget (time).")] = "steps",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 5e-4,
     hidden_dim: Annotated[int, typer.Option("--hidden-dim")] = 256,
@@ -55,7 +56,8 @@ def train_command(
     )
     config = TrainConfig(
         max_steps=max_steps, max_time_s=max_time or None, batch_size=batch_size, lr=lr,
-        val_every=val_every, checkpoint_every_s=checkpoint_every, seed=seed, device=device,
+        lr_schedule=lr_schedule, val_every=val_every, checkpoint_every_s=checkpoint_every,
+        seed=seed, device=device,
         num_threads=threads or None,
     )
     provenance = {

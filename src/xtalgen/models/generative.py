@@ -230,6 +230,9 @@ class CrystalGenerativeModel(nn.Module):
         batch = torch.repeat_interleave(torch.arange(len(num_atoms), device=device), num_atoms)
         if generator is None:
             generator = torch.Generator(device=device).manual_seed(0)
+        elif generator.device.type != device.type:  # e.g. a CPU generator for a GPU model
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            generator = torch.Generator(device=device).manual_seed(seed)
         fixed = None
         if atom_types is not None:
             fixed = types_to_onehot(atom_types.to(device), self.config.backbone.n_types)
