@@ -270,9 +270,42 @@ def sample_all(args: argparse.Namespace) -> dict:
     return results
 
 
+def sample_extra(args: argparse.Namespace) -> None:
+    """A second, short lease: many candidates per target for ranking, and 10,000 DNG samples
+    (the CDVAE/DiffCSP sample count for coverage), with the shipped checkpoints."""
+    import torch
+
+    from xtalgen.checkpoints import shipped_checkpoint
+    from xtalgen.models.checkpoint import load_model
+
+    torch.set_float32_matmul_precision("high")
+    use_symbols(args.pack)
+    tpl = load_pack(args.pack, "mp20_tpl200")
+    n_dng = 10_000
+    if args.limit:  # a rehearsal
+        tpl = {"targets": tpl["targets"][: args.limit], "templates": tpl["templates"][: args.limit]}
+        n_dng = args.limit
+    ids = {str(t.properties["material_id"]): i for i, t in enumerate(tpl["targets"])}
+    store, results = SampleStore(), {}
+    jobs = [
+        ("mp20_tpl200_k100", "mp20-csp-flow", lambda g: g.sample_csp(
+            tpl["targets"], k=100, seed=0, n_steps=20, templates=tpl["templates"],
+            noise_level=0.05, template_fill="cycle", reuse_noise_level=0.3), ids),
+        ("mp20_dng10k_s100", "mp20-dng-flow", lambda g: g.sample(n_dng, seed=1, n_steps=100), None),
+        ("p5_dng10k_s100", "perov5-dng-flow", lambda g: g.sample(n_dng, seed=1, n_steps=100), None),
+    ]
+    for key, run, fn, index in jobs:
+        generator = load_model(shipped_checkpoint(run), device=args.device, batch_size=5000)
+        samples, seconds = timed(lambda: fn(generator))
+        store.add(key, samples, index)
+        store.save(args.out / "samples_extra.npz")
+        results[key] = {"run": run, "n": len(samples), "seconds": round(seconds, 2)}
+        print(f"[{elapsed():6.0f} s] {key}: {results[key]}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["all", "train"])
+    parser.add_argument("what", choices=["all", "train", "extra"])
     parser.add_argument("--pack", type=Path, default=Path("runs/gpu_pack"))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "runs/gpu_out")))
     parser.add_argument("--run", default=None)
@@ -286,6 +319,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "train":
         train_one(args.run, args.pack, args.run_dir, args.train_s, args.device)
+        return
+    if args.what == "extra":
+        args.out.mkdir(parents=True, exist_ok=True)
+        sample_extra(args)
         return
 
     import torch
