@@ -114,6 +114,46 @@ def test_time_budget_run_stops_and_needs_a_budget(tmp_path: Path) -> None:
               progress=False)
 
 
+DDP_SCRIPT = """
+import sys
+import numpy as np
+from xtalgen.crystal import Crystal
+from xtalgen.models.generative import ModelConfig
+from xtalgen.nn.backbone import BackboneConfig
+from xtalgen.train import TrainConfig, train
+
+frac = [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+crystals = [Crystal(np.eye(3) * (3.9 + 0.01 * i), frac, [38, 22, 8, 8, 8]) for i in range(8)]
+config = TrainConfig(max_steps=10**6, max_time_s=float(sys.argv[2]), lr_schedule="time",
+                     batch_size=4, warmup_steps=0, num_threads=1, checkpoint_every_s=1e9)
+train(ModelConfig(process="flow", task="csp",
+                  backbone=BackboneConfig(hidden_dim=16, num_layers=1, n_freqs=2, time_dim=8)),
+      crystals, None, config, sys.argv[1], progress=False)
+"""
+
+
+def test_ddp_ranks_train_and_stop_together_on_a_time_budget(tmp_path: Path) -> None:
+    """Two CPU ranks (gloo) under torchrun: the run ends on its time budget without a hang."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--master_addr=127.0.0.1", f"--master_port={port}", str(script), str(out), "2.0"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = read_checkpoint(out / "last.pt")
+    assert ckpt["step"] > 0 and ckpt["wall_time_s"] >= 2.0
+
+
 def test_ema_update_is_the_moving_average() -> None:
     from xtalgen.train import EMA
 

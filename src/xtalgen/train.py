@@ -37,7 +37,8 @@ class TrainConfig:
 
     max_steps: int = 100_000
     max_time_s: float | None = None
-    """Stop (with a checkpoint) after this much wall time in this process."""
+    """Stop (with a checkpoint) after this much wall time in this process (with
+    ``lr_schedule="time"``: in all, resumed runs included)."""
     batch_size: int = 64
     lr: float = 5e-4
     weight_decay: float = 1e-4
@@ -229,7 +230,7 @@ def train(
     running: float | None = None
     by_time = config.lr_schedule == "time"
     while step < config.max_steps:
-        elapsed = time.monotonic() - start
+        elapsed = _rank0_value(time.monotonic() - start, world, device)  # ranks stop together
         if config.max_time_s is not None and (wall + elapsed if by_time else elapsed) > config.max_time_s:
             break
         for group in optimizer.param_groups:
@@ -263,6 +264,17 @@ def train(
     bar.close()
     save("last")
     return last_path
+
+
+def _rank0_value(value: float, world: int, device: torch.device) -> float:
+    """``value`` as rank 0 sees it (under DDP), so that time-based decisions agree."""
+    if world <= 1:
+        return value
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor)
 
 
 def _ema_validation(
