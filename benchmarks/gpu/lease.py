@@ -303,9 +303,29 @@ def sample_extra(args: argparse.Namespace) -> None:
         print(f"[{elapsed():6.0f} s] {key}: {results[key]}", flush=True)
 
 
+def speed(args: argparse.Namespace) -> None:
+    """Training speed of each run alone on the device (``--train-s`` seconds each, one after
+    the other): steps per second with the GPU to itself, beside the shared-GPU figures."""
+    from xtalgen.models.checkpoint import read_checkpoint
+
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / "xtalgen_speed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name in args.runs.split(","):
+        cmd = [sys.executable, __file__, "train", "--run", name, "--pack", str(args.pack),
+               "--run-dir", str(work / name), "--train-s", str(args.train_s), "--device", args.device]
+        subprocess.run(cmd, env=env, check=True)
+        ckpt = read_checkpoint(work / name / "last.pt")
+        rate = ckpt["step"] / ckpt["wall_time_s"]
+        print(f"[{elapsed():6.0f} s] {name} alone: {ckpt['step']} steps in "
+              f"{ckpt['wall_time_s']:.1f} s = {rate:.1f} steps/s "
+              f"(batch {RUNS[name].batch_size})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["all", "train", "extra"])
+    parser.add_argument("what", choices=["all", "train", "extra", "speed"])
+    parser.add_argument("--runs", default="mp20-csp-flow,perov5-csp-flow",
+                        help="speed: the runs to time, comma-separated")
     parser.add_argument("--pack", type=Path, default=Path("runs/gpu_pack"))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "runs/gpu_out")))
     parser.add_argument("--run", default=None)
@@ -319,6 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "train":
         train_one(args.run, args.pack, args.run_dir, args.train_s, args.device)
+        return
+    if args.what == "speed":
+        speed(args)
         return
     if args.what == "extra":
         args.out.mkdir(parents=True, exist_ok=True)
