@@ -133,7 +133,7 @@ def train_all(args: argparse.Namespace, runs_dir: Path, log_dir: Path) -> dict:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs = {}
     for name in RUNS:
-        log = open(log_dir / f"{name}.log", "w")
+        log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 (closed when the run ends)
         cmd = [sys.executable, __file__, "train", "--run", name, "--pack", str(args.pack),
                "--run-dir", str(runs_dir / name), "--train-s", str(args.train_s),
                "--device", args.device]
@@ -296,7 +296,7 @@ def sample_extra(args: argparse.Namespace) -> None:
     ]
     for key, run, fn, index in jobs:
         generator = load_model(shipped_checkpoint(run), device=args.device, batch_size=5000)
-        samples, seconds = timed(lambda: fn(generator))
+        samples, seconds = timed(lambda fn=fn, generator=generator: fn(generator))
         store.add(key, samples, index)
         store.save(args.out / "samples_extra.npz")
         results[key] = {"run": run, "n": len(samples), "seconds": round(seconds, 2)}
