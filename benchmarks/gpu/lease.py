@@ -31,6 +31,7 @@ import json
 import os
 import pickle
 import platform
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -309,6 +310,7 @@ def speed(args: argparse.Namespace) -> None:
     from xtalgen.models.checkpoint import read_checkpoint
 
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "xtalgen_speed"
+    shutil.rmtree(work, ignore_errors=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for name in args.runs.split(","):
         cmd = [sys.executable, __file__, "train", "--run", name, "--pack", str(args.pack),
@@ -352,6 +354,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "xtalgen_lease"
+    shutil.rmtree(work, ignore_errors=True)  # a rerun on a warm machine starts afresh
     runs_dir, log_dir = work / "runs", work / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     args.t0 = elapsed()

@@ -44,7 +44,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 500
     min_lr_ratio: float = 0.05
-    """Cosine decay from ``lr`` to ``lr * min_lr_ratio`` at ``max_steps``."""
+    """Cosine decay from ``lr`` to ``lr * min_lr_ratio`` at ``max_steps`` (or ``max_time_s``)."""
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     val_every: int = 1000
@@ -54,8 +54,9 @@ class TrainConfig:
     seed: int = 0
     lr_schedule: str = "steps"
     """``"steps"``: the cosine runs over ``max_steps``. ``"time"``: it runs over ``max_time_s``
-    of training wall time (resumed runs included) and training stops there, so a fixed time
-    budget (a GPU lease, a night) ends with a fully decayed rate whatever the speed."""
+    of training wall time (resumed runs included; counted from the start, warmup included) and
+    training stops there, so a fixed time budget (a GPU lease, a night) ends with a fully
+    decayed rate whatever the speed, provided the warmup steps fit well inside the budget."""
     device: str = "cpu"
     num_threads: int | None = None
 
@@ -128,15 +129,17 @@ def validation_loss(
     return total / max(count, 1)
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world_size), initialising torch.distributed when launched by torchrun."""
+def _distributed(device: str = "cpu") -> tuple[int, int]:
+    """(rank, world_size), initialising torch.distributed when launched by torchrun (NCCL for
+    a CUDA device, gloo otherwise)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        cuda = torch.device(device).type == "cuda" and torch.cuda.is_available()
+        dist.init_process_group("nccl" if cuda else "gloo")
     return dist.get_rank(), world
 
 
@@ -169,7 +172,7 @@ def train(
     last_path = out_dir / CHECKPOINT_NAMES["last"]
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    rank, world = _distributed()
+    rank, world = _distributed(config.device)
     device = torch.device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
@@ -230,7 +233,9 @@ def train(
     running: float | None = None
     by_time = config.lr_schedule == "time"
     while step < config.max_steps:
-        elapsed = _rank0_value(time.monotonic() - start, world, device)  # ranks stop together
+        elapsed = time.monotonic() - start
+        if config.max_time_s is not None:  # under DDP every rank stops at rank 0's step
+            elapsed = _rank0_value(elapsed, world, device)
         if config.max_time_s is not None and (wall + elapsed if by_time else elapsed) > config.max_time_s:
             break
         for group in optimizer.param_groups:
