@@ -103,7 +103,6 @@ def train_one(name: str, pack: Path, run_dir: Path, train_s: float, device: str)
     from xtalgen.nn.backbone import BackboneConfig
     from xtalgen.train import TrainConfig, train
 
-    torch.set_float32_matmul_precision("high")  # TF32 matrix products on the GPU
     meta = use_symbols(pack)
     spec = RUNS[name]
     train_set = load_pack(pack, f"{spec.dataset}_offline_train")
@@ -116,7 +115,7 @@ def train_one(name: str, pack: Path, run_dir: Path, train_s: float, device: str)
     config = TrainConfig(
         max_steps=10**9, max_time_s=train_s, lr_schedule="time", batch_size=spec.batch_size,
         lr=spec.lr, val_every=1000, log_every=100, checkpoint_every_s=60.0, seed=0,
-        device=device, num_threads=2,
+        device=device, num_threads=2, tf32=True,
     )
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor()
     provenance = {

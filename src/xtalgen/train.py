@@ -59,6 +59,9 @@ class TrainConfig:
     decayed rate whatever the speed, provided the warmup steps fit well inside the budget."""
     device: str = "cpu"
     num_threads: int | None = None
+    tf32: bool = True
+    """On a CUDA device, let float32 matrix products use TF32 (``torch.set_float32_matmul_
+    precision("high")``, process-wide); no effect on the CPU."""
 
 
 class EMA:
@@ -176,6 +179,8 @@ def train(
     device = torch.device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", rank % torch.cuda.device_count())
+    if device.type == "cuda" and config.tf32:
+        torch.set_float32_matmul_precision("high")
 
     ckpt = read_checkpoint(last_path) if resume and last_path.exists() else None
     if ckpt is not None:
