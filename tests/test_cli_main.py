@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -43,5 +45,17 @@ def test_train_rejects_an_unknown_type_path(tmp_path) -> None:
                      "--model", "flow", "--task", "dng", "--type-path", "gaussian")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: --type-path must be one of")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--lr-schedule", "linear"], "error: --lr-schedule must be steps or time"),
+    (["--lr-schedule", "time"], "error: --lr-schedule time needs --max-time"),
+])
+def test_train_rejects_a_bad_lr_schedule(tmp_path, args, message) -> None:
+    result = run_cli("train", "--dataset", "perov5", "--out", str(tmp_path / "run"), *args)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()

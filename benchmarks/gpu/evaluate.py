@@ -45,6 +45,13 @@ def load_samples(path: str | Path, key: str, targets=None) -> list:
     return out
 
 
+def load_targets(pack: str | Path, name: str) -> list:
+    """The CSP targets ``name`` of a pack (``pack.py``), in the order ``lease.py`` sampled them."""
+    with open(Path(pack) / f"{name}.pkl", "rb") as fh:
+        targets = pickle.load(fh)
+    return targets["targets"] if isinstance(targets, dict) else targets  # mp20_tpl200: + templates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("samples")
@@ -74,10 +81,7 @@ def main() -> None:
     else:
         from xtalgen.metrics.csp import CSPConfig, evaluate_csp
 
-        with open(Path(args.pack) / f"{args.targets}.pkl", "rb") as fh:
-            targets = pickle.load(fh)
-        if isinstance(targets, dict):  # mp20_tpl200: targets with their templates
-            targets = targets["targets"]
+        targets = load_targets(args.pack, args.targets)
         samples = load_samples(args.samples, args.key, targets)
         evaluation = evaluate_csp(samples, targets, config=CSPConfig(k=args.k, n_jobs=args.n_jobs))
         result.update(targets=args.targets, n_targets=len(targets), k=args.k, n=len(samples),

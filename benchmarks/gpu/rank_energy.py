@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import pickle
 import sys
 import time
 import warnings
@@ -56,13 +55,11 @@ def main() -> None:
     warnings.simplefilter("ignore")
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from evaluate import load_samples
+    from evaluate import load_samples, load_targets
 
     from xtalgen.metrics.csp import CSPConfig, evaluate_csp
 
-    with open(Path(args.pack) / f"{args.targets}.pkl", "rb") as fh:
-        targets = pickle.load(fh)
-    targets = targets["targets"] if isinstance(targets, dict) else targets
+    targets = load_targets(args.pack, args.targets)
     cands = load_samples(args.samples, args.key, targets)
     if args.cache and Path(args.cache).exists():
         energies = np.load(args.cache)

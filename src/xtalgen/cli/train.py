@@ -47,6 +47,10 @@ def train_command(
 
     if type_path not in TYPE_PATHS:
         raise XtalgenError(f"--type-path must be one of {', '.join(TYPE_PATHS)}, got {type_path!r}")
+    if lr_schedule not in ("steps", "time"):
+        raise XtalgenError(f"--lr-schedule must be steps or time, got {lr_schedule!r}")
+    if lr_schedule == "time" and not max_time:
+        raise XtalgenError("--lr-schedule time needs --max-time (the time budget in seconds)")
     train_set = load_dataset(dataset, split)
     val_set = load_dataset(dataset, val_split) if val_split else None
     model_config = ModelConfig(
