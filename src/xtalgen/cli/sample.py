@@ -36,8 +36,26 @@ def sample(
         int, typer.Option("--threads", help="torch CPU threads (0: torch default). The shipped "
                           "models are small: one thread is fastest on a busy machine.")
     ] = 1,
+    templates: Annotated[
+        str | None,
+        typer.Option("--templates", help="CSP checkpoints: start from prototypes retrieved from "
+                     "this dataset (DiffCSP++-style), as NAME[:SPLIT] (mp20 = mp20:offline_train) "
+                     "or a folder / file of CIFs."),
+    ] = None,
+    noise_level: Annotated[
+        float, typer.Option("--noise-level", help="With --templates: noise a template starts "
+                            "from (0: the templates themselves; 1: pure noise).")
+    ] = 0.05,
+    relax_steps: Annotated[
+        int, typer.Option("--relax-steps", help="Relax every sample with CHGNet for at most this "
+                          "many FIRE steps (0: no relaxation).")
+    ] = 0,
 ) -> None:
-    """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz."""
+    """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz.
+
+    With --templates (and a CSP checkpoint), samples start from known prototypes of the
+    composition's formula type; with --relax-steps, every sample is relaxed with CHGNet.
+    """
     import time
 
     import torch
@@ -57,7 +75,15 @@ def sample(
         generator = str(shipped[generator])
     if generator not in GENERATORS:
         kwargs = {"n_steps": steps, "batch_size": batch_size, "device": device, "progress": True}
+    if (templates or relax_steps) and not kwargs:
+        raise XtalgenError("--templates and --relax-steps need a CSP checkpoint, not a search method")
     gen = load_generator(generator, **kwargs)
+    if templates or relax_steps:
+        from xtalgen.models.templated_csp import TemplatedCSP
+
+        pool = _template_pool(templates) if templates else []
+        gen = TemplatedCSP(gen, pool=pool, noise_level=noise_level if templates else 1.0,
+                           relax_steps=relax_steps)
     start = time.perf_counter()
     crystals = gen.generate(n, composition=composition, spacegroup=spacegroup, seed=seed)
     elapsed = time.perf_counter() - start
@@ -67,3 +93,19 @@ def sample(
     xio.write(crystals, out / "cif", fmt="cif")
     xio.write(crystals, out / "samples.extxyz")
     typer.echo(f"{len(crystals)} crystals in {elapsed:.1f} s -> {out / 'samples.extxyz'}, {out / 'cif'}/")
+
+
+def _template_pool(spec: str) -> list:
+    """Crystals of ``NAME[:SPLIT]`` (default split ``offline_train``) or a folder / file of CIFs."""
+    from xtalgen.data import load_dataset
+    from xtalgen.errors import XtalgenError
+
+    path = Path(spec)
+    if path.exists():
+        pool = list(load_dataset(path))
+    else:
+        name, _, split = spec.partition(":")
+        pool = list(load_dataset(name, split or "offline_train"))
+    if not pool:
+        raise XtalgenError(f"no template crystals in {spec!r}")
+    return pool
