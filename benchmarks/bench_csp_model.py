@@ -37,7 +37,8 @@ def main() -> None:
     parser.add_argument("--anneal", type=float, default=None, help="flow: coordinate anneal")
     parser.add_argument("--step-lr", type=float, default=None, help="diffusion: corrector step")
     parser.add_argument("--templates", default=None,
-                        help="start from prototypes retrieved from this split (e.g. offline_train)")
+                        help="start from prototypes retrieved from this split (e.g. offline_train; "
+                             "several joined by commas)")
     parser.add_argument("--noise-level", type=float, default=0.5,
                         help="template corruption; 0: the templates themselves, no network")
     parser.add_argument("--template-cells", default="prefer", choices=["prefer", "any", "target"],
@@ -55,6 +56,11 @@ def main() -> None:
                         help="templates retrieved per target before the plan picks k (default k)")
     parser.add_argument("--template-cache", default=None,
                         help="pickle of the retrieved templates (read if present, else written)")
+    parser.add_argument("--relax-steps", type=int, default=0,
+                        help="relax every sample with CHGNet for at most this many FIRE steps "
+                             "before scoring (0: none; fmax 0.1 eV/A)")
+    parser.add_argument("--relax-workers", type=int, default=1,
+                        help="worker processes for the relaxation")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -96,6 +102,17 @@ def main() -> None:
                                        noise_level=args.noise_level,
                                        reuse_noise_level=args.reuse_noise_level, **options)
     sample_time = time.perf_counter() - start
+    relax_time = 0.0
+    if args.relax_steps > 0:
+        from xtalgen.models.templated_csp import relax_samples
+        from xtalgen.screen import get_executor
+
+        start = time.perf_counter()
+        executor = get_executor(n_workers=args.relax_workers)
+        samples = relax_samples(samples, max_steps=args.relax_steps, progress=True,
+                                executor=executor)
+        executor.close()
+        relax_time = time.perf_counter() - start
     evaluation = evaluate_csp(samples, test, config=CSPConfig(k=args.k, n_jobs=1))
     metrics = {m.name: m.value for m in evaluation.metrics}
     steps = args.steps or "default"
@@ -110,6 +127,9 @@ def main() -> None:
         "templated_samples": sum("template_noise" in c.properties or "template_rank" in c.properties
                                  for c in samples),
         "samples": len(samples),
+        "relax_steps": args.relax_steps, "relax_workers": args.relax_workers,
+        "relax_time_s": round(relax_time, 1),
+        "relaxed": sum(bool(c.properties.get("relaxed")) for c in samples),
         "template_time_s": round(template_time, 1), "metrics": metrics, "sampling_time_s": round(sample_time, 1),
         "samples_per_s": round(len(samples) / sample_time, 2), "threads": args.threads,
         "machine": f"{platform.node()} (2-core CPU dev machine, no GPU)",
@@ -164,7 +184,7 @@ def retrieve_templates(targets, dataset: str, split: str, k: int):
     from xtalgen.data import load_dataset
     from xtalgen.search.substitution import PrototypeSubstitution
 
-    pool = list(load_dataset(dataset, split))
+    pool = [c for name in split.split(",") for c in load_dataset(dataset, name)]
     # unscored, one template per prototype first (retrieval order), as bench_search_csp.py
     search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False)
     start = time.perf_counter()

@@ -124,3 +124,8 @@ def test_cli_sample_with_templates_from_a_cif_folder(tmp_path, capsys) -> None:
     code, err = _cli(capsys, "sample", "perov5-csp-flow", "--n", "1", "--composition", "SrTiO3",
                      "--templates", str(tmp_path / "missing"))
     assert code == 1 and "unknown dataset" in err
+
+
+def test_templated_samples_name_their_template(model) -> None:
+    out = TemplatedCSP(model, pool=POOL, noise_level=0.02).generate(2, composition="SrTiO3")
+    assert {c.properties["template_material_id"] for c in out} == {"BaZrO3", "CaTiO3"}

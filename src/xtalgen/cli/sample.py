@@ -50,6 +50,9 @@ def sample(
         int, typer.Option("--relax-steps", help="Relax every sample with CHGNet for at most this "
                           "many FIRE steps (0: no relaxation).")
     ] = 0,
+    relax_workers: Annotated[
+        int, typer.Option("--relax-workers", help="Worker processes for --relax-steps.")
+    ] = 1,
 ) -> None:
     """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz.
 
@@ -81,9 +84,11 @@ def sample(
     if templates or relax_steps:
         from xtalgen.models.templated_csp import TemplatedCSP
 
+        from xtalgen.screen import get_executor
+
         pool = _template_pool(templates) if templates else []
         gen = TemplatedCSP(gen, pool=pool, noise_level=noise_level if templates else 1.0,
-                           relax_steps=relax_steps)
+                           relax_steps=relax_steps, executor=get_executor(n_workers=relax_workers))
     start = time.perf_counter()
     crystals = gen.generate(n, composition=composition, spacegroup=spacegroup, seed=seed)
     elapsed = time.perf_counter() - start

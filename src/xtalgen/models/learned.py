@@ -192,7 +192,9 @@ class LearnedGenerator(Generator):
                     continue
                 noise = reuse if id(template) in used else noise_level
                 used.add(id(template))
-                extra.update(template_noise=noise, template_rank=ranks.get(id(template)))
+                extra.update(template_noise=noise, template_rank=ranks.get(id(template)),
+                             template_material_id=template.properties.get(
+                                 "template_material_id", template.properties.get("material_id")))
                 seeded.setdefault(noise, []).append((template, extra))
         out: list[Crystal] = []
         if plain:

@@ -54,7 +54,8 @@ class TemplatedCSPConfig:
             ``"noise"`` (template-free).
         relax_steps: relax every sample for at most this many steps (0: no relaxation).
         fmax: force threshold of the relaxation, eV/angstrom.
-        relax_batch: crystals relaxed in lockstep, one batched potential call per step.
+        relax_batch: crystals relaxed in lockstep, one batched potential call per step (pays
+            on a GPU; 1 on a CPU, where CHGNet's batch is not faster).
         potential: potential name (see :func:`xtalgen.relax.get_potential`).
     """
 
@@ -66,7 +67,7 @@ class TemplatedCSPConfig:
     template_fill: str = "cycle"
     relax_steps: int = 0
     fmax: float = 0.1
-    relax_batch: int = 10
+    relax_batch: int = 1
     potential: str = "chgnet"
 
     def __post_init__(self) -> None:
@@ -96,8 +97,9 @@ class TemplatedCSP(Generator):
 
     name = "templated-csp"
 
-    def __init__(self, model: LearnedGenerator, config: TemplatedCSPConfig | None = None,
-                 **overrides: Any) -> None:
+    def __init__(self, model: LearnedGenerator, config: TemplatedCSPConfig | None = None, *,
+                 executor: Any = None, **overrides: Any) -> None:
+        """``executor``: relaxes in parallel (see :func:`relax_samples`); None: in-process."""
         if model.task != "csp":
             raise XtalgenError(f"{model.name} is not a crystal-structure-prediction model")
         from xtalgen.search.common import apply_overrides
@@ -105,6 +107,7 @@ class TemplatedCSP(Generator):
         self.model = model
         self.config = apply_overrides(config or TemplatedCSPConfig(), overrides, self.name)
         self.config.__post_init__()
+        self.executor = executor
         self._search = None
 
     def retrieve(self, targets: Sequence[Crystal]) -> list[list[Crystal]]:
@@ -145,7 +148,7 @@ class TemplatedCSP(Generator):
         if cfg.relax_steps > 0:
             samples = relax_samples(samples, max_steps=cfg.relax_steps, fmax=cfg.fmax,
                                     batch_size=cfg.relax_batch, potential=cfg.potential,
-                                    progress=self.model.progress)
+                                    progress=self.model.progress, executor=self.executor)
         return samples
 
     def generate(
@@ -192,18 +195,43 @@ def _templates_as_samples(targets: Sequence[Crystal], templates: Sequence[Sequen
 
 
 def relax_samples(samples: Sequence[Crystal], *, max_steps: int = 50, fmax: float = 0.1,
-                  batch_size: int = 10, potential: Any = "chgnet", progress: bool = False) -> list[Crystal]:
+                  batch_size: int = 1, potential: Any = "chgnet", progress: bool = False,
+                  executor: Any = None, chunk_size: int = 10) -> list[Crystal]:
     """Every sample relaxed (positions and cell) for at most ``max_steps`` FIRE steps, with its
     properties kept and ``relaxed``, ``relax_steps``, ``relax_converged`` and
-    ``energy_per_atom`` (eV/atom) added. A failed relaxation keeps the input crystal."""
+    ``energy_per_atom`` (eV/atom) added. A failed relaxation keeps the input crystal.
+
+    ``batch_size`` crystals are relaxed in lockstep (one batched potential call per step; for a
+    GPU). ``executor`` (e.g. ``xtalgen.screen.get_executor(n_workers=2)``, with ``potential``
+    given by name) relaxes chunks of ``chunk_size`` crystals in parallel worker processes.
+    """
+    from tqdm.auto import tqdm
+
+    samples = list(samples)
+    if not samples:
+        return []
+    step = max(chunk_size, batch_size)
+    chunks = [(start, samples[start:start + step], max_steps, fmax, batch_size, potential)
+              for start in range(0, len(samples), step)]
+    out: list[Crystal | None] = [None] * len(samples)
+    parallel = executor is not None and isinstance(potential, str)
+    results = executor.imap_unordered(_relax_chunk, chunks) if parallel else map(_relax_chunk, chunks)
+    with tqdm(total=len(samples), desc="relax", unit="crystal", disable=not progress) as bar:
+        for start, relaxed in results:
+            out[start:start + len(relaxed)] = relaxed
+            bar.update(len(relaxed))
+    return out  # type: ignore[return-value]
+
+
+def _relax_chunk(task: tuple) -> tuple[int, list[Crystal]]:
+    """Relax one batch (worker side of :func:`relax_samples`)."""
     from xtalgen.relax import get_potential, relax
     from xtalgen.relax.relaxer import RelaxConfig
 
-    if not samples:
-        return []
+    start, samples, max_steps, fmax, batch_size, potential = task
     pot = get_potential(potential) if isinstance(potential, str) else potential
-    results = relax(list(samples), potential=pot, config=RelaxConfig(fmax=fmax, max_steps=max_steps),
-                    batch_size=batch_size, progress=progress)
+    results = relax(samples, potential=pot, config=RelaxConfig(fmax=fmax, max_steps=max_steps),
+                    batch_size=batch_size, progress=False)
     out = []
     for sample, result in zip(samples, results):
         if result.crystal is None:
@@ -213,4 +241,4 @@ def relax_samples(samples: Sequence[Crystal], *, max_steps: int = 50, fmax: floa
         out.append(relaxed.with_properties(relaxed=True, relax_steps=int(result.n_steps),
                                            relax_converged=bool(result.converged),
                                            energy_per_atom=float(result.energy_per_atom)))
-    return out
+    return start, out
