@@ -4,6 +4,8 @@
         --targets perov5_offline_test --k 20 --out runs/gpu1/eval/p5_k20_s20.json
     .venv/bin/python benchmarks/gpu/evaluate.py runs/gpu1/samples_mp20.npz mp20_dng_s100 \
         --dng mp20
+    .venv/bin/python benchmarks/gpu/evaluate.py runs/gpu1/samples_mp20.npz mp20_tpl200_k20 \
+        --targets mp20_tpl200 --k 20 --first-targets 50 --relax-steps 50   # CHGNet-relaxed
 
 CSP keys are scored with :func:`xtalgen.metrics.csp.evaluate_csp` against the pack's target
 list (the same crystals ``lease.py`` sampled for, in the same order), exactly as
@@ -61,6 +63,11 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=1)
     parser.add_argument("--dng", default=None, help="DNG: dataset (mp20 or perov5)")
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--first-targets", type=int, default=0,
+                        help="CSP: score only the first T targets of the list (0: all)")
+    parser.add_argument("--relax-steps", type=int, default=0,
+                        help="CSP: relax every sample with CHGNet (at most this many FIRE steps, "
+                             "fmax 0.1 eV/A) before scoring")
     parser.add_argument("--out", default=None)
     parser.add_argument("--table", default=None, help="write the per-sample table (CSV) here")
     args = parser.parse_args()
@@ -83,6 +90,20 @@ def main() -> None:
 
         targets = load_targets(args.pack, args.targets)
         samples = load_samples(args.samples, args.key, targets)
+        if args.first_targets:
+            targets = targets[: args.first_targets]
+            kept = {t.properties.get("material_id") for t in targets}
+            samples = [c for c in samples if c.properties.get("material_id") in kept]
+        if args.relax_steps:
+            from xtalgen.models.templated_csp import relax_samples
+            from xtalgen.screen import get_executor
+
+            executor = get_executor(n_workers=args.n_jobs)
+            samples = relax_samples(samples, max_steps=args.relax_steps, progress=True,
+                                    executor=executor)
+            executor.close()
+            result.update(relax_steps=args.relax_steps,
+                          relaxed=sum(bool(c.properties.get("relaxed")) for c in samples))
         evaluation = evaluate_csp(samples, targets, config=CSPConfig(k=args.k, n_jobs=args.n_jobs))
         result.update(targets=args.targets, n_targets=len(targets), k=args.k, n=len(samples),
                       templated=int(sum("template_noise" in c.properties for c in samples)))

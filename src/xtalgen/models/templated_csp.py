@@ -230,8 +230,9 @@ def _relax_chunk(task: tuple) -> tuple[int, list[Crystal]]:
 
     start, samples, max_steps, fmax, batch_size, potential = task
     pot = get_potential(potential) if isinstance(potential, str) else potential
-    results = relax(samples, potential=pot, config=RelaxConfig(fmax=fmax, max_steps=max_steps),
-                    batch_size=batch_size, progress=False)
+    # no RMSD to the input: its supercell matching costs more than the relaxation itself
+    config = RelaxConfig(fmax=fmax, max_steps=max_steps, compute_rmsd=False)
+    results = relax(samples, potential=pot, config=config, batch_size=batch_size, progress=False)
     out = []
     for sample, result in zip(samples, results):
         if result.crystal is None:
