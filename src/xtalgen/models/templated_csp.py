@@ -106,7 +106,6 @@ class TemplatedCSP(Generator):
 
         self.model = model
         self.config = apply_overrides(config or TemplatedCSPConfig(), overrides, self.name)
-        self.config.__post_init__()
         self.executor = executor
         self._search = None
 
