@@ -199,3 +199,31 @@ def test_chgnet_batched_relax_matches(chgnet: Potential) -> None:
     batched = relax(cells, potential=chgnet, fmax=0.05, max_steps=100, progress=False, batch_size=2)
     for a, b in zip(loop, batched):
         assert b.ok and b.energy_per_atom == pytest.approx(a.energy_per_atom, abs=2e-3)
+
+
+def test_batched_relaxation_leaves_stdout_and_runs_the_potential_in_the_caller() -> None:
+    import sys
+    import threading
+
+    from xtalgen.relax.batched import relax_batched
+
+    emt = EMT()
+    threads_seen = set()
+
+    def batch(crystals):
+        threads_seen.add(threading.get_ident())
+        out = []
+        for c in crystals:
+            atoms = c.to_ase()
+            atoms.calc = emt
+            out.append((atoms.get_potential_energy() / len(atoms), atoms.get_forces(),
+                        atoms.get_stress() * 160.21766208))
+        return out
+
+    cells = [rattled(Structure(Lattice.cubic(3.6), ["Cu"] * 4, FCC), seed) for seed in range(6)]
+    stdout = sys.stdout
+    results, _ = relax_batched(cells, Potential("emt", EMT(), batch=batch),
+                               RelaxConfig(fmax=0.05, max_steps=30, compute_rmsd=False))
+    assert sys.stdout is stdout  # the optimizers' redirect_stdout must not leak out
+    assert threads_seen == {threading.get_ident()}  # one thread, one malloc arena
+    assert all(r.crystal is not None for r in results)
