@@ -55,7 +55,7 @@ class TemplatedCSPConfig:
         relax_steps: relax every sample for at most this many steps (0: no relaxation).
         fmax: force threshold of the relaxation, eV/angstrom.
         relax_batch: crystals relaxed in lockstep, one batched potential call per step (pays
-            on a GPU; 1 on a CPU, where CHGNet's batch is not faster).
+            on a GPU; on a CPU one by one costs less memory for about 10% more time).
         potential: potential name (see :func:`xtalgen.relax.get_potential`).
     """
 
