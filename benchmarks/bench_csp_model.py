@@ -96,7 +96,12 @@ def main() -> None:
                    n_templated=args.n_templated, templates_first=not args.templates_last)
     start = time.perf_counter()
     if templates is not None and args.noise_level == 0:
-        samples = templates_as_samples(test, templates, args.k, options)
+        from xtalgen.models.templates import templates_as_samples
+
+        samples = templates_as_samples(test, templates, args.k, cells=options["template_cells"],
+                                       fill=options["template_fill"],
+                                       n_templated=options["n_templated"],
+                                       templates_first=options["templates_first"])
     else:
         samples = generator.sample_csp(test, k=args.k, seed=args.seed, templates=templates,
                                        noise_level=args.noise_level,
@@ -156,46 +161,15 @@ def load_cached_templates(path: str, targets, k: int):
     return [t[:k] for t in cached["templates"]], float(cached["time_s"])
 
 
-def templates_as_samples(targets, templates, k: int, options: dict):
-    """The templates themselves as CSP samples (the same assignment as the sampler; no network).
-    Slots without a template get no sample (they count as misses)."""
-    from xtalgen.models.templates import assign_templates
-
-    plan = assign_templates(targets, templates, k, cells=options["template_cells"],
-                            fill=options["template_fill"], n_templated=options["n_templated"],
-                            templates_first=options["templates_first"])
-    out = []
-    for i, (target, starts) in enumerate(zip(targets, plan)):
-        mid = target.properties.get("material_id", str(i))
-        ranks = {id(t): r for r, t in enumerate(templates[i])}
-        for j, template in enumerate(starts):
-            if template is not None:
-                out.append(template.with_properties(material_id=mid, sample_index=j,
-                                                    template_rank=ranks[id(template)]))
-    return out
-
-
 def retrieve_templates(targets, dataset: str, split: str, k: int):
-    """Up to k prototype-substitution templates per target from ``split`` (no relaxation)."""
-    import warnings
-
-    from tqdm.auto import tqdm
-
+    """Up to k prototype-substitution templates per target from ``split`` (comma-joined splits
+    pool together; no relaxation), and the time it took."""
     from xtalgen.data import load_dataset
-    from xtalgen.search.substitution import PrototypeSubstitution
+    from xtalgen.models.templated_csp import retrieve_templates as retrieve
 
     pool = [c for name in split.split(",") for c in load_dataset(dataset, name)]
-    # unscored, one template per prototype first (retrieval order), as bench_search_csp.py
-    search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False)
     start = time.perf_counter()
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for target in tqdm(targets, desc="templates"):
-            try:
-                out.append(search.generate(k, composition=target.formula, seed=0))
-            except Exception:  # no template of this formula type: the model starts from noise
-                out.append([])
+    out = retrieve(targets, k, pool=pool, progress=True)
     return out, time.perf_counter() - start
 
 

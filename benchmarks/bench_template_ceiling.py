@@ -14,7 +14,7 @@ angle_tol=10, ltol=0.3)``, spec B.7):
   any species substitution of the pool, however it is ranked or decorated (a learned
   refinement or relaxation could still move a template onto it).
 * **retrieval**: the ``--n-retrieve`` templates that the CSP benchmarks start from
-  (:class:`~xtalgen.search.substitution.PrototypeSubstitution`, unrelaxed, as
+  (:func:`xtalgen.models.templated_csp.retrieve_templates`, unrelaxed, as
   ``bench_csp_model.py --templates``), in retrieval order: the first that matches the target
   (``fit``, real species), giving match@k of the templates alone for every k up to
   ``--n-retrieve``.
@@ -68,7 +68,7 @@ def _one_target(task: tuple) -> dict:
             if matcher.fit_anonymous(structure, _POOL[i].to_pymatgen()):
                 hit = tries
                 break
-        except Exception:  # noqa: BLE001 - pymatgen fails on some pairs: no match
+        except Exception:  # pymatgen fails on some pairs: no match
             pass
     first_fit = None
     for rank, template in enumerate(templates):
@@ -76,7 +76,7 @@ def _one_target(task: tuple) -> dict:
             if matcher.fit(structure, template.to_pymatgen()):
                 first_fit = rank
                 break
-        except Exception:  # noqa: BLE001
+        except Exception:  # as above
             pass
     kind = ("no template of the formula type" if not candidates else
             "same prototype in the pool" if same_proto else
@@ -125,7 +125,7 @@ def main() -> None:
 
     from xtalgen.data import load_dataset
     from xtalgen.metrics.validity import smact_validity, structure_validity
-    from xtalgen.search.substitution import PrototypeSubstitution
+    from xtalgen.models.templated_csp import retrieve_templates
 
     test = list(load_dataset(args.dataset, args.split))
     if args.targets and args.targets < len(test):
@@ -133,15 +133,7 @@ def main() -> None:
         test = [test[i] for i in pick]
     pool = [c for name in args.pool.split(",") for c in load_dataset(args.dataset, name)]
     start = time.perf_counter()
-    search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False)
-    templates = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for target in tqdm(test, desc="retrieve"):
-            try:
-                templates.append(search.generate(args.n_retrieve, composition=target.formula, seed=0))
-            except Exception:  # noqa: BLE001 - no template of this formula type
-                templates.append([])
+    templates = retrieve_templates(test, args.n_retrieve, pool=pool, progress=True)
     tasks = [(t, tpl, args.max_tries) for t, tpl in zip(test, templates)]
     with get_context("fork").Pool(args.n_jobs, initializer=_init, initargs=(pool,)) as workers:
         rows = list(tqdm(workers.imap(_one_target, tasks, chunksize=4), total=len(tasks),

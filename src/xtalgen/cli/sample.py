@@ -83,7 +83,6 @@ def sample(
     gen = load_generator(generator, **kwargs)
     if templates or relax_steps:
         from xtalgen.models.templated_csp import TemplatedCSP
-
         from xtalgen.screen import get_executor
 
         pool = _template_pool(templates) if templates else []

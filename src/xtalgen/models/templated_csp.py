@@ -31,9 +31,9 @@ from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.learned import LearnedGenerator, composition_species
-from xtalgen.models.templates import TEMPLATE_CELLS, TEMPLATE_FILLS
+from xtalgen.models.templates import TEMPLATE_CELLS, TEMPLATE_FILLS, templates_as_samples
 
-__all__ = ["TemplatedCSP", "TemplatedCSPConfig", "relax_samples"]
+__all__ = ["TemplatedCSP", "TemplatedCSPConfig", "relax_samples", "retrieve_templates"]
 
 
 @dataclass
@@ -111,24 +111,16 @@ class TemplatedCSP(Generator):
 
     def retrieve(self, targets: Sequence[Crystal]) -> list[list[Crystal]]:
         """Up to ``n_retrieve`` templates per target, best first (empty: no template of the
-        target's formula type in the pool)."""
+        target's formula type in the pool); see :func:`retrieve_templates`."""
         from xtalgen.search.substitution import PrototypeSubstitution
 
         if self.config.pool is not None and len(self.config.pool) == 0:
             return [[] for _ in targets]  # an empty pool: template-free sampling
-        if self._search is None:
+        if self._search is None:  # kept: its prototype index is built once
             self._search = PrototypeSubstitution(pool=self.config.pool, relax=False, energies=False,
                                                  progress=False)
-        out: list[list[Crystal]] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "returned fewer than n" is expected here
-            for target in targets:
-                try:
-                    out.append(self._search.generate(self.config.n_retrieve, composition=target.formula,
-                                                     seed=0))
-                except XtalgenError:  # no template of this formula type: template-free samples
-                    out.append([])
-        return out
+        return retrieve_templates(targets, self.config.n_retrieve, search=self._search,
+                                  progress=self.model.progress)
 
     def sample_csp(self, targets: Sequence[Crystal], k: int = 1, *, seed: int | None = None,
                    templates: Sequence[Sequence[Crystal]] | None = None) -> list[Crystal]:
@@ -137,7 +129,8 @@ class TemplatedCSP(Generator):
         cfg = self.config
         templates = self.retrieve(targets) if templates is None else templates
         if cfg.noise_level == 0:
-            samples = _templates_as_samples(targets, templates, k, cfg)
+            samples = templates_as_samples(targets, templates, k, cells=cfg.template_cells,
+                                           fill=cfg.template_fill)
         else:
             samples = self.model.sample_csp(
                 targets, k, seed=seed, templates=templates, noise_level=cfg.noise_level,
@@ -175,21 +168,26 @@ class TemplatedCSP(Generator):
         return [s.with_properties(generator=self.name, composition=requested) for s in samples]
 
 
-def _templates_as_samples(targets: Sequence[Crystal], templates: Sequence[Sequence[Crystal]], k: int,
-                          cfg: TemplatedCSPConfig) -> list[Crystal]:
-    """The assigned templates themselves as samples (no network); slots without one are
-    dropped."""
-    from xtalgen.models.templates import assign_templates
+def retrieve_templates(targets: Sequence[Crystal], n_retrieve: int, *,
+                       pool: Sequence[Crystal] | None = None, search: Any = None,
+                       progress: bool = False) -> list[list[Crystal]]:
+    """Up to ``n_retrieve`` prototype-substitution templates per target, best first, unrelaxed
+    (empty: no template of the target's formula type). ``search``: a ready
+    :class:`~xtalgen.search.substitution.PrototypeSubstitution` (else one over ``pool``)."""
+    from tqdm.auto import tqdm
 
-    plan = assign_templates(targets, templates, k, cells=cfg.template_cells, fill=cfg.template_fill)
-    out = []
-    for i, (target, starts) in enumerate(zip(targets, plan)):
-        mid = target.properties.get("material_id", str(i))
-        ranks = {id(t): r for r, t in enumerate(templates[i])}
-        for j, template in enumerate(starts):
-            if template is not None:
-                out.append(template.with_properties(material_id=mid, sample_index=j,
-                                                    template_rank=ranks[id(template)]))
+    from xtalgen.search.substitution import PrototypeSubstitution
+
+    if search is None:
+        search = PrototypeSubstitution(pool=pool, relax=False, energies=False, progress=False)
+    out: list[list[Crystal]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "returned fewer than n" is expected here
+        for target in tqdm(targets, desc="templates", disable=not progress):
+            try:
+                out.append(search.generate(n_retrieve, composition=target.formula, seed=0))
+            except XtalgenError:  # no template of this formula type: template-free samples
+                out.append([])
     return out
 
 

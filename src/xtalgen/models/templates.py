@@ -28,7 +28,7 @@ from math import gcd
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 
-__all__ = ["TEMPLATE_CELLS", "TEMPLATE_FILLS", "assign_templates", "reduced_counts"]
+__all__ = ["TEMPLATE_CELLS", "TEMPLATE_FILLS", "assign_templates", "reduced_counts", "templates_as_samples"]
 
 TEMPLATE_CELLS = ("prefer", "any", "target")
 TEMPLATE_FILLS = ("noise", "cycle")
@@ -95,3 +95,24 @@ def assign_templates(
         plain: list[Crystal | None] = [None] * (k - slots)
         plan.append(seeded + plain if templates_first else plain + seeded)
     return plan
+
+
+def templates_as_samples(
+    targets: Sequence[Crystal],
+    templates: Sequence[Sequence[Crystal]],
+    k: int,
+    **plan_options: object,
+) -> list[Crystal]:
+    """The templates themselves as CSP samples (no network), assigned as the sampler assigns
+    them (``plan_options``: see :func:`assign_templates`), tagged ``material_id``,
+    ``sample_index`` and ``template_rank``. Slots without a template get no sample (a miss)."""
+    plan = assign_templates(targets, templates, k, **plan_options)  # type: ignore[arg-type]
+    out = []
+    for i, (target, starts) in enumerate(zip(targets, plan)):
+        mid = target.properties.get("material_id", str(i))
+        ranks = {id(t): r for r, t in enumerate(templates[i])}
+        for j, template in enumerate(starts):
+            if template is not None:
+                out.append(template.with_properties(material_id=mid, sample_index=j,
+                                                    template_rank=ranks[id(template)]))
+    return out
