@@ -96,7 +96,7 @@ def main() -> None:
                    n_templated=args.n_templated, templates_first=not args.templates_last)
     start = time.perf_counter()
     if templates is not None and args.noise_level == 0:
-        from xtalgen.models.templates import templates_as_samples
+        from xtalgen.models.iterative.templates import templates_as_samples
 
         samples = templates_as_samples(test, templates, args.k, cells=options["template_cells"],
                                        fill=options["template_fill"],

@@ -34,8 +34,8 @@ def main() -> None:
 
     from xtalgen.data import load_dataset
     from xtalgen.models.checkpoint import load_model
-    from xtalgen.models.generative import CrystalGenerativeModel, ModelConfig
-    from xtalgen.models.learned import LearnedGenerator
+    from xtalgen.models.iterative.generative import CrystalGenerativeModel, ModelConfig
+    from xtalgen.models.iterative.generator import IterativeGenerator
     from xtalgen.nn.backbone import BackboneConfig
 
     targets = list(load_dataset(args.dataset, args.split))[: args.n]
@@ -47,7 +47,7 @@ def main() -> None:
                              backbone=BackboneConfig(hidden_dim=args.hidden_dim,
                                                      num_layers=args.num_layers))
         model = CrystalGenerativeModel(config.fit_statistics(targets))
-        generator = LearnedGenerator(model, n_steps=args.steps, batch_size=args.batch_size,
+        generator = IterativeGenerator(model, n_steps=args.steps, batch_size=args.batch_size,
                                      progress=True)
     n_params = sum(p.numel() for p in generator.model.parameters())
     start = time.perf_counter()

@@ -12,10 +12,10 @@ import math
 import pytest
 import torch
 
-from xtalgen.models.diffusion import DiffusionConfig, DiffusionProcess, cosine_alpha_bars
-from xtalgen.models.flow import FlowConfig, FlowProcess
-from xtalgen.models.process import State
-from xtalgen.models.torus import (
+from xtalgen.models.iterative.diffusion import DiffusionConfig, DiffusionProcess, cosine_alpha_bars
+from xtalgen.models.iterative.flow import FlowConfig, FlowProcess
+from xtalgen.models.iterative.process import State
+from xtalgen.models.iterative.torus import (
     wrap,
     wrapped_displacement,
     wrapped_normal_score,

@@ -13,8 +13,8 @@ from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import load_generator
 from xtalgen.models.checkpoint import load_model, read_checkpoint, slim_checkpoint
-from xtalgen.models.diffusion import DiffusionConfig
-from xtalgen.models.generative import ModelConfig
+from xtalgen.models.iterative.diffusion import DiffusionConfig
+from xtalgen.models.iterative.generative import ModelConfig
 from xtalgen.models.learned import LearnedGenerator, composition_species
 from xtalgen.nn.backbone import BackboneConfig
 from xtalgen.train import TrainConfig, train
@@ -120,7 +120,7 @@ DDP_SCRIPT = """
 import sys
 import numpy as np
 from xtalgen.crystal import Crystal
-from xtalgen.models.generative import ModelConfig
+from xtalgen.models.iterative.generative import ModelConfig
 from xtalgen.nn.backbone import BackboneConfig
 from xtalgen.train import TrainConfig, train
 
@@ -273,7 +273,7 @@ def test_cli_sample_writes_files_and_reports_bad_checkpoints(
 
 
 def test_lattice_representations_round_trip() -> None:
-    from xtalgen.models.generative import CrystalGenerativeModel
+    from xtalgen.models.iterative.generative import CrystalGenerativeModel
     from xtalgen.representations.tensors import CrystalBatch
 
     rng = np.random.default_rng(1)

@@ -98,8 +98,8 @@ def elapsed() -> float:
 def train_one(name: str, pack: Path, run_dir: Path, train_s: float, device: str) -> None:
     import torch
 
-    from xtalgen.models.flow import FlowConfig
-    from xtalgen.models.generative import ModelConfig
+    from xtalgen.models.iterative.flow import FlowConfig
+    from xtalgen.models.iterative.generative import ModelConfig
     from xtalgen.nn.backbone import BackboneConfig
     from xtalgen.train import TrainConfig, train
 

@@ -1,4 +1,8 @@
-"""The one training loop of xtalgen's learned generators.
+"""The one training loop of every learned family of xtalgen.
+
+The model comes from its config (``model_class_for(config)``, see :mod:`xtalgen.models.learned`
+for the contract: ``prepare``, ``collate``, ``loss`` and the optional ``train_step`` hook of a
+family whose step differs, such as a GAN or a GFlowNet).
 
 AdamW with gradient clipping, a warmup + cosine learning-rate schedule, EMA weights, a seeded
 validation loss, checkpoints (config, data provenance, optimiser state) written atomically every
@@ -25,8 +29,7 @@ from tqdm.auto import tqdm
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.checkpoint import CHECKPOINT_NAMES, read_checkpoint, write_checkpoint
-from xtalgen.models.generative import CrystalGenerativeModel, ModelConfig
-from xtalgen.representations.tensors import CrystalBatch
+from xtalgen.models.learned import model_class_for
 
 __all__ = ["EMA", "TrainConfig", "train"]
 
@@ -113,18 +116,19 @@ def _batch_indices(n: int, step: int, config: TrainConfig, rank: int, world: int
 
 @torch.no_grad()
 def validation_loss(
-    model: CrystalGenerativeModel, crystals: Sequence[Crystal], config: TrainConfig
+    model: torch.nn.Module, examples: Sequence[Any], config: TrainConfig
 ) -> float:
-    """Mean loss over (at most ``val_max_crystals``) validation crystals with a fixed seed."""
-    crystals = list(crystals)[: config.val_max_crystals]
+    """Mean loss over (at most ``val_max_crystals``) validation examples (``model.prepare``d)
+    with a fixed seed."""
+    examples = list(examples)[: config.val_max_crystals]
     was_training = model.training
     model.eval()
     state = torch.random.get_rng_state()
     torch.manual_seed(12345)
     total, count = 0.0, 0
-    for i in range(0, len(crystals), config.batch_size):
-        chunk = crystals[i : i + config.batch_size]
-        batch = CrystalBatch.from_crystals(chunk, device=config.device)
+    for i in range(0, len(examples), config.batch_size):
+        chunk = examples[i : i + config.batch_size]
+        batch = model.collate(chunk, device=config.device)
         total += float(model.loss(batch)["loss"]) * len(chunk)
         count += len(chunk)
     torch.random.set_rng_state(state)
@@ -147,7 +151,7 @@ def _distributed(device: str = "cpu") -> tuple[int, int]:
 
 
 def train(
-    model_config: ModelConfig,
+    model_config: Any,
     train_set: Sequence[Crystal],
     val_set: Sequence[Crystal] | None,
     config: TrainConfig,
@@ -157,10 +161,11 @@ def train(
     resume: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Train a model and return the path of its last checkpoint (``out_dir/last.pt``).
+    """Train a model of any family and return the path of its last checkpoint
+    (``out_dir/last.pt``).
 
-    ``model_config`` statistics (lattice scale, atom counts, elements) are fitted on
-    ``train_set`` unless resuming. With ``resume`` and an existing ``last.pt`` the run continues
+    ``model_config`` is the family's config dataclass; its statistics (lattice scale, atom
+    counts, elements, ...) are fitted on ``train_set`` unless resuming. With ``resume`` and an existing ``last.pt`` the run continues
     from it (same config, optimiser, EMA and data order). ``provenance`` (dataset, split,
     source file hashes, ...) is stored in every checkpoint.
     """
@@ -183,12 +188,20 @@ def train(
         torch.set_float32_matmul_precision("high")
 
     ckpt = read_checkpoint(last_path) if resume and last_path.exists() else None
+    family = model_config.family
     if ckpt is not None:
-        model_config = ModelConfig.from_dict(ckpt["model_config"])
+        if ckpt.get("family", "iterative") != family:
+            raise XtalgenError(f"{last_path} holds a {ckpt.get('family', 'iterative')} model, not "
+                               f"a {family} one: choose another --out or --no-resume")
+        model_config = type(model_config).from_dict(ckpt["model_config"])
     else:
         model_config.fit_statistics(train_set)
     torch.manual_seed(config.seed + rank)
-    model = CrystalGenerativeModel(model_config).to(device)
+    model = model_class_for(model_config)(model_config).to(device)
+    train_examples = model.prepare(train_set)
+    val_examples = model.prepare(val_set) if val_set is not None and len(val_set) else None
+    if len(train_examples) == 0:
+        raise XtalgenError("no training example left after preparing the training set")
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, best_val, wall = 0, float("inf"), 0.0
@@ -200,14 +213,15 @@ def train(
         torch.set_rng_state(ckpt["rng_state"])
     ddp_model: torch.nn.Module = model
     if world > 1:
-        # CSP never uses the type head, so DDP must not wait for its gradients
         ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, find_unused_parameters=not model.generates_types
+            model, find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False)
         )
+    custom_step = getattr(model, "train_step", None)
 
     provenance = dict(provenance or {})
     provenance.setdefault("n_train", len(train_set))
     provenance.setdefault("n_val", len(val_set) if val_set is not None else 0)
+    provenance.setdefault("n_train_examples", len(train_examples))
     log_file = out_dir / "log.jsonl"
 
     def save(name: str) -> None:
@@ -215,6 +229,7 @@ def train(
             return
         write_checkpoint(
             out_dir / CHECKPOINT_NAMES[name],
+            family=family,
             model_config=model_config,
             state_dict=model.state_dict(),
             ema_state_dict=ema.state_dict(),
@@ -245,13 +260,17 @@ def train(
             break
         for group in optimizer.param_groups:
             group["lr"] = config.lr * _lr_factor(step, config, wall + elapsed)
-        idx = _batch_indices(len(train_set), step, config, rank, world)
-        batch = CrystalBatch.from_crystals([train_set[i] for i in idx], device=device)
-        losses = ddp_model(batch)  # forward() is the loss; DDP all-reduces its gradients
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
+        idx = _batch_indices(len(train_examples), step, config, rank, world)
+        batch = model.collate([train_examples[i] for i in idx], device=device)
+        if custom_step is not None:  # the family's own step (GAN, GFlowNet): see models.learned
+            losses = custom_step(batch, optimizer, step, config.grad_clip)
+            grad_norm = losses.pop("grad_norm", torch.tensor(float("nan")))
+        else:
+            losses = ddp_model(batch)  # forward() is the loss; DDP all-reduces its gradients
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
         ema.update(model, step)
         step += 1
         loss = float(losses["loss"].detach())
@@ -262,8 +281,8 @@ def train(
             log({"step": step, "lr": optimizer.param_groups[0]["lr"], "grad_norm": float(grad_norm),
                  **{k: float(v.detach()) for k, v in losses.items()},
                  "steps_per_s": bar.format_dict.get("rate")})
-        if val_set is not None and len(val_set) and step % config.val_every == 0:
-            val = _ema_validation(model, ema, val_set, config)
+        if val_examples is not None and len(val_examples) and step % config.val_every == 0:
+            val = _ema_validation(model, ema, val_examples, config)
             log({"step": step, "val_loss": val})
             if val < best_val:
                 best_val = val
@@ -288,7 +307,7 @@ def _rank0_value(value: float, world: int, device: torch.device) -> float:
 
 
 def _ema_validation(
-    model: CrystalGenerativeModel, ema: EMA, val_set: Sequence[Crystal], config: TrainConfig
+    model: torch.nn.Module, ema: EMA, val_set: Sequence[Any], config: TrainConfig
 ) -> float:
     """Validation loss of the EMA weights (the weights that are sampled from)."""
     current = {k: v.detach().clone() for k, v in model.state_dict().items()}

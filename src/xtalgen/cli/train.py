@@ -40,8 +40,8 @@ def train_command(
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
     from xtalgen.models.checkpoint import git_commit
-    from xtalgen.models.flow import TYPE_PATHS, FlowConfig
-    from xtalgen.models.generative import ModelConfig
+    from xtalgen.models.iterative.flow import TYPE_PATHS, FlowConfig
+    from xtalgen.models.iterative.generative import ModelConfig
     from xtalgen.nn.backbone import BackboneConfig
     from xtalgen.train import TrainConfig, train
 

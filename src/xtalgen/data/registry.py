@@ -121,7 +121,11 @@ DATASETS: dict[str, DatasetSpec] = {
             description="18,928 cubic perovskites ABX3, 5 atoms per cell (Castelli et al. 2012; "
             "CDVAE split 60/20/20).",
             published_rows={"train": 11356, "val": 3787, "test": 3785},
-            bundled={"val": ("perov_5/val.csv.gz",), "test": ("perov_5/test.csv.gz",)},
+            bundled={
+                "train": ("perov_5/train_structures.csv.gz",),  # structures only, no properties
+                "val": ("perov_5/val.csv.gz",),
+                "test": ("perov_5/test.csv.gz",),
+            },
             offline_splits={
                 "offline_train": "97% (seeded) of the standard val split (1/3 of train's size)",
                 "offline_val": "the other 3% of the standard val split",

@@ -44,7 +44,7 @@ from xtalgen.metrics.core import Metric
 from xtalgen.metrics.evaluation import Evaluation
 from xtalgen.metrics.fastmatch import PreparedMatcher
 from xtalgen.metrics.fingerprints import structure_fingerprints
-from xtalgen.metrics.parallel import parallel_map
+from xtalgen.parallel import parallel_map
 from xtalgen.metrics.presets import matcher_settings
 from xtalgen.metrics.validity import smact_validity, structure_validity
 

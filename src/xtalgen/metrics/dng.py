@@ -44,7 +44,7 @@ from xtalgen.metrics.fingerprints import (
     structure_fingerprints,
 )
 from xtalgen.metrics.novelty import novel_mask, unique_mask
-from xtalgen.metrics.parallel import cpu_seconds
+from xtalgen.parallel import cpu_seconds
 from xtalgen.metrics.presets import COVERAGE_CUTOFFS, MATCHER_PRESETS, matcher_settings
 from xtalgen.metrics.symmetry import (
     histogram_tvd,

@@ -33,7 +33,7 @@ import numpy as np
 
 from xtalgen.crystal import Crystal
 from xtalgen.metrics.crystalnn import FAST_VERSION, FastStats, ops_preset, site_fingerprints
-from xtalgen.metrics.parallel import parallel_map
+from xtalgen.parallel import parallel_map
 
 __all__ = [
     "COMP_FP_DIM",

@@ -22,7 +22,7 @@ from pymatgen.core import Structure
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.metrics.fastmatch import PreparedMatcher
-from xtalgen.metrics.parallel import parallel_map
+from xtalgen.parallel import parallel_map
 from xtalgen.metrics.presets import MATCHER_PRESETS
 
 __all__ = ["group_keys", "novel_mask", "unique_mask"]

@@ -1,6 +1,8 @@
 """Checkpoint files of learned generators: one ``torch.save`` dict, loaded with weights_only.
 
-Contents: ``format``/``version``; ``model_config`` (plain dict of :class:`ModelConfig`);
+Contents: ``format``/``version``; ``family`` (the model family, a key of
+:data:`xtalgen.models.learned.FAMILIES`; absent in files written before families existed, which
+are iterative); ``model_config`` (plain dict of the family's config dataclass);
 ``state_dict`` (raw weights), ``ema_state_dict`` (EMA weights, used for sampling);
 ``optimizer`` and ``rng_state`` (for resuming; dropped from shipped checkpoints);
 ``train_config``; ``provenance`` (dataset, split, source file hashes, git commit, ...);
@@ -86,23 +88,27 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     """Copy a checkpoint keeping only what sampling needs (EMA weights, config, provenance)."""
     payload = read_checkpoint(src)
-    keep = ("model_config", "ema_state_dict", "train_config", "provenance", "step",
+    keep = ("family", "model_config", "ema_state_dict", "train_config", "provenance", "step",
             "wall_time_s", "best_val_loss")
     fields = {k: payload[k] for k in keep if k in payload}
-    # network weights in half precision; process buffers (noise schedules) stay exact
+    from xtalgen.models.learned import DEFAULT_FAMILY, family_generator
+
+    # network weights in half precision; exact buffers (noise schedules) stay fp32
+    prefixes = family_generator(payload.get("family", DEFAULT_FAMILY)).half_precision_prefixes
     fields["ema_state_dict"] = {
-        k: v.half() if v.is_floating_point() and k.startswith("backbone.") else v
+        k: v.half() if v.is_floating_point() and k.startswith(prefixes) else v
         for k, v in fields["ema_state_dict"].items()
     }
     return write_checkpoint(dst, **fields)
 
 
 def load_checkpoint_generator(path: str | Path, **kwargs: Any):  # -> LearnedGenerator
-    """A :class:`~xtalgen.models.learned.LearnedGenerator` from a checkpoint file."""
+    """The generator of a checkpoint file, of the family the file records
+    (:meth:`xtalgen.models.learned.LearnedGenerator.load`)."""
     from xtalgen.models.learned import LearnedGenerator
 
     return LearnedGenerator.load(path, **kwargs)
 
 
 load_model = load_checkpoint_generator
-"""``load_model(path).sample(n, composition=...)``: the Python entry point for checkpoints."""
+"""``load_model(path).generate(n, ...)``: the Python entry point for checkpoints of any family."""

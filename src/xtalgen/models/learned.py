@@ -1,32 +1,66 @@
-"""``LearnedGenerator``: a trained diffusion or flow model behind the Generator interface.
+"""What every learned family shares: the model contract, the family registry and the generator base.
 
-CSP models take a composition (``generate(n, composition="Li2MnO3")``: the cell holds exactly
-the formula as written, so ``"Li4Mn2O6"`` asks for a doubled cell) or a list of target crystals
-(:meth:`LearnedGenerator.sample_csp`, which tags each sample with the target's ``material_id``
-and its ``sample_index`` for the CSP metrics). DNG models draw the number of atoms from the
-training distribution and generate the atom types too.
+A learned family is an ``nn.Module`` built from a config dataclass (``Model(config)``) that has
+
+* ``config``: the dataclass, with ``to_dict()``, ``from_dict(d)`` (a classmethod),
+  ``fit_statistics(crystals)`` (data statistics set before training, e.g. atom counts) and a
+  class attribute ``family`` naming the family in :data:`FAMILIES`;
+* ``prepare(crystals) -> list``: the training examples of a split, computed once (the iterative
+  models use the crystals as they are; the Wyckoff transformer encodes them to tokens);
+* ``collate(examples, device) -> batch``: one batch of examples;
+* ``loss(batch) -> dict[str, Tensor]``: the training losses, ``"loss"`` the total (``forward``
+  is the same, so that DDP wraps it);
+* optionally ``train_step(batch, optimizer, step, grad_clip) -> dict``: the hook for a family
+  whose optimisation step differs from "loss, backward, clip, step" (a GAN's alternating
+  critic and generator updates, a GFlowNet's on-policy batches). It does its own backward and
+  optimiser steps and returns its losses, with ``"loss"`` and ``"grad_norm"``; the one training
+  loop (:func:`xtalgen.train.train`) still owns the schedule, EMA, checkpoints and time budget.
+
+Its :class:`LearnedGenerator` subclass puts the model behind the :class:`Generator` interface.
+Every checkpoint records its ``family``; :meth:`LearnedGenerator.load` (``load_model``) reads
+it and returns the right generator (checkpoints written before families existed are iterative).
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+from torch import nn
 
-from xtalgen.crystal import Crystal, CrystalError
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
-from xtalgen.models.generative import CrystalGenerativeModel, ModelConfig
-from xtalgen.models.templates import assign_templates
-from xtalgen.representations.tensors import CrystalBatch
 
-__all__ = ["LearnedGenerator", "composition_species"]
+__all__ = ["FAMILIES", "LearnedGenerator", "composition_species", "family_generator",
+           "model_class_for"]
+
+FAMILIES: dict[str, str] = {
+    "iterative": "xtalgen.models.iterative.generator:IterativeGenerator",
+    "wyckoff": "xtalgen.models.autoregressive.wyckoff:WyckoffGenerator",
+}
+"""Family name (as recorded in checkpoints) -> ``"module:Class"`` of its generator."""
+
+DEFAULT_FAMILY = "iterative"
+"""The family of checkpoints written before families were recorded."""
+
+
+def family_generator(family: str) -> type[LearnedGenerator]:
+    """The :class:`LearnedGenerator` subclass of a family."""
+    if family not in FAMILIES:
+        raise XtalgenError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    module_name, class_name = FAMILIES[family].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def model_class_for(config: Any) -> type[nn.Module]:
+    """The ``nn.Module`` class that ``config`` (a family's config dataclass) builds."""
+    family = getattr(config, "family", None)
+    if family is None:
+        raise XtalgenError(f"{type(config).__name__} names no model family")
+    return family_generator(family).model_class
 
 
 def composition_species(composition: str | Mapping[str, float]) -> list[int]:
@@ -51,14 +85,20 @@ def composition_species(composition: str | Mapping[str, float]) -> list[int]:
 
 
 class LearnedGenerator(Generator):
-    """Samples crystals from a :class:`CrystalGenerativeModel` (EMA weights)."""
+    """Base of every trained generator: a family's model (EMA weights) behind ``Generator``."""
+
+    family: ClassVar[str] = ""
+    model_class: ClassVar[type[nn.Module]]
+    config_class: ClassVar[type]
+    half_precision_prefixes: ClassVar[tuple[str, ...]] = ()
+    """State-dict key prefixes stored in half precision by ``slim_checkpoint`` (network
+    weights; exact buffers such as noise schedules stay fp32)."""
 
     def __init__(
         self,
-        model: CrystalGenerativeModel,
+        model: nn.Module,
         *,
         checkpoint: str | None = None,
-        n_steps: int | None = None,
         batch_size: int = 256,
         device: str = "cpu",
         progress: bool = False,
@@ -66,200 +106,31 @@ class LearnedGenerator(Generator):
     ) -> None:
         self.model = model.to(device).eval()
         self.checkpoint = checkpoint
-        self.n_steps = n_steps
         self.batch_size = batch_size
+        self.device = device
         self.progress = progress
         self.provenance = dict(provenance or {})
-        self.name = f"{model.config.process}-{model.config.task}"
-
-    @property
-    def task(self) -> str:
-        return self.model.config.task
 
     @classmethod
     def load(cls, path: str | Path, **kwargs: Any) -> LearnedGenerator:
+        """The generator of a checkpoint file, of whichever family it records."""
         payload = read_checkpoint(path)
+        target = family_generator(payload.get("family", DEFAULT_FAMILY))
+        if not issubclass(target, cls):
+            raise XtalgenError(f"checkpoint {str(path)!r} holds a {target.family} model, not "
+                               f"a {cls.family} one")
         try:
-            model = CrystalGenerativeModel(ModelConfig.from_dict(payload["model_config"]))
+            model = target.model_class(target.config_class.from_dict(payload["model_config"]))
             model.load_state_dict(payload["ema_state_dict"])
         except (TypeError, KeyError, RuntimeError, ValueError) as exc:
             raise XtalgenError(f"checkpoint {str(path)!r} does not match this xtalgen version: {exc}") from None
-        return cls(model, checkpoint=str(path), provenance=payload.get("provenance"), **kwargs)
+        return target(model, checkpoint=str(path), provenance=payload.get("provenance"), **kwargs)
 
     def save(self, path: str | Path) -> None:
         write_checkpoint(
             path,
+            family=self.family,
             model_config=self.model.config,
             ema_state_dict=self.model.state_dict(),
             provenance=self.provenance,
         )
-
-    # -- sampling ---------------------------------------------------------------------------
-    def generate(
-        self,
-        n: int,
-        *,
-        composition: str | Mapping[str, float] | None = None,
-        spacegroup: int | None = None,
-        condition: Mapping[str, float] | None = None,
-        seed: int | None = None,
-    ) -> list[Crystal]:
-        return self.sample(n, composition=composition, spacegroup=spacegroup,
-                           condition=condition, seed=seed)
-
-    def sample(
-        self,
-        n: int,
-        *,
-        composition: str | Mapping[str, float] | None = None,
-        spacegroup: int | None = None,
-        condition: Mapping[str, float] | None = None,
-        seed: int | None = None,
-        n_steps: int | None = None,
-    ) -> list[Crystal]:
-        """``n`` crystals (CSP: of ``composition``; DNG: unconditional). See :meth:`generate`."""
-        if spacegroup is not None or condition:
-            raise XtalgenError(f"{self.name} does not support space-group or property conditions")
-        if n < 1:
-            raise XtalgenError(f"n must be at least 1, got {n}")
-        seed = 0 if seed is None else int(seed)
-        generator = torch.Generator().manual_seed(seed)
-        extra: dict[str, Any] = {}
-        if self.task == "csp":
-            if composition is None:
-                raise XtalgenError(f"{self.name} is a crystal-structure-prediction model: give a composition")
-            species = composition_species(composition)
-            extra["composition"] = composition if isinstance(composition, str) else dict(composition)
-            counts = torch.full((n,), len(species))
-            types = torch.tensor(species).repeat(n)
-        else:
-            if composition is not None:
-                raise XtalgenError(f"{self.name} generates compositions itself; drop the composition")
-            counts = self.model.sample_num_atoms(n, generator)
-            types = None
-        return self._sample(counts, types, generator, seed, n_steps, [dict(extra) for _ in range(n)])
-
-    def sample_csp(
-        self,
-        targets: Sequence[Crystal],
-        k: int = 1,
-        *,
-        seed: int | None = None,
-        n_steps: int | None = None,
-        templates: Sequence[Sequence[Crystal]] | None = None,
-        noise_level: float = 0.5,
-        template_cells: str = "prefer",
-        template_fill: str = "noise",
-        n_templated: int | None = None,
-        templates_first: bool = True,
-        reuse_noise_level: float | None = None,
-    ) -> list[Crystal]:
-        """``k`` structures per target composition, each tagged with the target's
-        ``material_id`` and ``sample_index`` (0..k-1); ordered target by target.
-
-        ``templates`` (optional, one list per target, best first, e.g. retrieved prototypes of
-        the target's composition): templated samples start from a template corrupted to
-        ``noise_level`` (DiffCSP++-style) and are tagged ``template_noise`` and
-        ``template_rank``; the top-k distinct usable templates are used once each, in order
-        (see :func:`xtalgen.models.templates.assign_templates` for ``template_cells``,
-        ``template_fill``, ``n_templated`` and ``templates_first``). Samples without a template
-        start from pure noise with the target's sites. A templated sample keeps its template's
-        cell, which (unless ``template_cells="target"``) may hold a different number of
-        formula units than the target. With ``template_fill="cycle"``, a template's second and
-        later uses start from ``reuse_noise_level`` (default ``noise_level``), e.g. higher, to
-        explore around it.
-        """
-        if self.task != "csp":
-            raise XtalgenError(f"{self.name} is not a crystal-structure-prediction model")
-        seed = 0 if seed is None else int(seed)
-        generator = torch.Generator().manual_seed(seed)
-        plan: list[list[Crystal | None]] = [[None] * k for _ in targets]
-        if templates is not None:
-            plan = assign_templates(targets, templates, k, cells=template_cells,
-                                    fill=template_fill, n_templated=n_templated,
-                                    templates_first=templates_first)
-        plain: list[tuple[Crystal, dict[str, Any]]] = []
-        seeded: dict[float, list[tuple[Crystal, dict[str, Any]]]] = {}
-        reuse = noise_level if reuse_noise_level is None else reuse_noise_level
-        for i, (target, starts) in enumerate(zip(targets, plan)):
-            mid = target.properties.get("material_id", str(i))
-            ranks = {id(t): r for r, t in enumerate(templates[i])} if templates else {}
-            used: set[int] = set()
-            for j, template in enumerate(starts):
-                extra = {"material_id": mid, "sample_index": j, "composition": target.formula}
-                if template is None:
-                    plain.append((target, extra))
-                    continue
-                noise = reuse if id(template) in used else noise_level
-                used.add(id(template))
-                extra.update(template_noise=noise, template_rank=ranks.get(id(template)),
-                             template_material_id=template.properties.get(
-                                 "template_material_id", template.properties.get("material_id")))
-                seeded.setdefault(noise, []).append((template, extra))
-        out: list[Crystal] = []
-        if plain:
-            counts = torch.tensor([t.num_sites for t, _ in plain])
-            types = torch.cat([torch.tensor(np.array(t.species)) for t, _ in plain])
-            out += self._sample(counts, types, generator, seed, n_steps, [e for _, e in plain])
-        for noise, group in seeded.items():
-            out += self._sample(None, None, generator, seed, n_steps, [e for _, e in group],
-                                init=[t for t, _ in group], noise_level=noise)
-        order = {(str(c.properties["material_id"]), c.properties["sample_index"]): c for c in out}
-        keys = [(str(t.properties.get("material_id", str(i))), j)
-                for i, t in enumerate(targets) for j in range(k)]
-        return [order[key] for key in keys if key in order]
-
-    def _sample(
-        self,
-        counts: torch.Tensor | None,
-        types: torch.Tensor | None,
-        generator: torch.Generator,
-        seed: int,
-        n_steps: int | None,
-        extras: list[dict[str, Any]],
-        init: list[Crystal] | None = None,
-        noise_level: float = 1.0,
-    ) -> list[Crystal]:
-        n_steps = n_steps or self.n_steps
-        if init is not None:
-            counts = torch.tensor([c.num_sites for c in init])
-        offsets = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
-        crystals: list[Crystal] = []
-        failed = 0
-        starts = range(0, len(counts), self.batch_size)
-        for start in tqdm(starts, desc=f"sampling {self.name}", disable=not self.progress):
-            stop = min(start + self.batch_size, len(counts))
-            chunk_types = None if types is None else types[offsets[start] : offsets[stop]]
-            chunk_init = None
-            if init is not None:
-                chunk_init = CrystalBatch.from_crystals(init[start:stop])
-            out = self.model.sample(counts[start:stop], chunk_types, n_steps=n_steps,
-                                    generator=generator, progress=self.progress,
-                                    init=chunk_init, noise_level=noise_level)
-            for i, crystal in enumerate(_to_crystals(out)):
-                if crystal is None:
-                    failed += 1
-                    continue
-                props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
-                         "n_steps": n_steps, "index": start + i, **extras[start + i]}
-                props = {k: v for k, v in props.items() if v is not None}  # files need values
-                crystals.append(crystal.with_properties(**props))
-        if failed:
-            warnings.warn(f"{failed} of {len(counts)} samples had a degenerate lattice and were dropped",
-                          stacklevel=3)
-        return crystals
-
-
-def _to_crystals(batch: CrystalBatch) -> list[Crystal | None]:
-    """Split a batch into crystals; None where a lattice is degenerate or not finite."""
-    lattices = batch.lattices.double().cpu().numpy()
-    frac = batch.frac_coords.double().cpu().numpy()
-    types = batch.atom_types.cpu().numpy()
-    ptr = batch.ptr.cpu().numpy()
-    out: list[Crystal | None] = []
-    for i in range(batch.num_graphs):
-        try:
-            out.append(Crystal(lattices[i], frac[ptr[i] : ptr[i + 1]], types[ptr[i] : ptr[i + 1]]))
-        except CrystalError:
-            out.append(None)
-    return out

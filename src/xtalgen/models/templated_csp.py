@@ -8,7 +8,7 @@ For each target composition:
    number of formula units first);
 2. **refine** them with a learned CSP model: each sample starts from a template pushed back to
    ``noise_level`` of the model's noise path (see
-   :meth:`xtalgen.models.learned.LearnedGenerator.sample_csp`); compositions without a template
+   :meth:`xtalgen.models.iterative.generator.IterativeGenerator.sample_csp`); compositions without a template
    of their formula type are sampled from pure noise (template-free);
 3. optionally **relax** every sample with the project's potential (``relax_steps > 0``; CHGNet
    by default, FIRE + cell filter, at most ``relax_steps`` steps, ``fmax`` in eV/angstrom). A
@@ -31,7 +31,7 @@ from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.learned import LearnedGenerator, composition_species
-from xtalgen.models.templates import TEMPLATE_CELLS, TEMPLATE_FILLS, templates_as_samples
+from xtalgen.models.iterative.templates import TEMPLATE_CELLS, TEMPLATE_FILLS, templates_as_samples
 
 __all__ = ["TemplatedCSP", "TemplatedCSPConfig", "relax_samples", "retrieve_templates"]
 
@@ -49,7 +49,7 @@ class TemplatedCSPConfig:
         reuse_noise_level: noise of a template's later uses when there are fewer templates
             than samples (``template_fill="cycle"``).
         template_cells: ``"prefer"`` (templates with the target's number of sites first),
-            ``"any"`` or ``"target"``; see :func:`xtalgen.models.templates.assign_templates`.
+            ``"any"`` or ``"target"``; see :func:`xtalgen.models.iterative.templates.assign_templates`.
         template_fill: samples beyond the usable templates: ``"cycle"`` (reuse templates) or
             ``"noise"`` (template-free).
         relax_steps: relax every sample for at most this many steps (0: no relaxation).

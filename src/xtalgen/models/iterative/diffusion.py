@@ -20,8 +20,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from xtalgen.models.process import NetFn, Process, State
-from xtalgen.models.torus import wrap, wrapped_normal_score, wrapped_normal_score_norm
+from xtalgen.models.iterative.process import NetFn, Process, State
+from xtalgen.models.iterative.torus import wrap, wrapped_normal_score, wrapped_normal_score_norm
 
 __all__ = ["DiffusionConfig", "DiffusionProcess", "cosine_alpha_bars"]
 

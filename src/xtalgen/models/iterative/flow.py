@@ -28,8 +28,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from xtalgen.models.process import NetFn, Process, State
-from xtalgen.models.torus import wrap, wrapped_displacement
+from xtalgen.models.iterative.process import NetFn, Process, State
+from xtalgen.models.iterative.torus import wrap, wrapped_displacement
 
 __all__ = ["FlowConfig", "FlowProcess"]
 

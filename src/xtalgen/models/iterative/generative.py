@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,9 +25,9 @@ from torch import nn
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.diffusion import DiffusionConfig, DiffusionProcess
-from xtalgen.models.flow import FlowConfig, FlowProcess
-from xtalgen.models.process import NetFn, Process, State
+from xtalgen.models.iterative.diffusion import DiffusionConfig, DiffusionProcess
+from xtalgen.models.iterative.flow import FlowConfig, FlowProcess
+from xtalgen.models.iterative.process import NetFn, Process, State
 from xtalgen.nn.backbone import Backbone, BackboneConfig, types_to_onehot
 from xtalgen.representations.lattice import (
     ks_to_matrix_torch,
@@ -50,6 +50,8 @@ KS_CLAMP = 6.0
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a model; saved inside every checkpoint."""
+
+    family: ClassVar[str] = "iterative"
 
     process: str = "diffusion"
     """``"diffusion"`` (DiffCSP) or ``"flow"`` (FlowMM)."""
@@ -191,6 +193,19 @@ class CrystalGenerativeModel(nn.Module):
     def forward(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
         """Same as :meth:`loss` (so that DDP wraps the training step)."""
         return self.loss(batch)
+
+    @property
+    def ddp_find_unused_parameters(self) -> bool:
+        """CSP never uses the type head, so DDP must not wait for its gradients."""
+        return not self.generates_types
+
+    def prepare(self, crystals: Sequence[Crystal]) -> Sequence[Crystal]:
+        """Training examples: the crystals themselves."""
+        return crystals
+
+    def collate(self, examples: Sequence[Crystal], device: torch.device | str = "cpu") -> CrystalBatch:
+        """One training batch."""
+        return CrystalBatch.from_crystals(list(examples), device=device)
 
     def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n,) atom counts drawn from the training distribution."""

@@ -1,4 +1,4 @@
-"""Process-parallel map with a progress bar, used by the expensive metrics.
+"""Process-parallel map with a progress bar, for the expensive metrics and encodings.
 
 Results come back in input order. Work below ``min_items`` (or ``n_jobs=1``) runs in this
 process, so small inputs never pay the start-up cost of worker processes.

@@ -1,0 +1,3 @@
+"""Autoregressive generators: the space-group-native Wyckoff-token transformer
+(:mod:`xtalgen.models.autoregressive.wyckoff`) on the shared transformer core
+(:mod:`xtalgen.nn.transformer`)."""
