@@ -44,9 +44,9 @@ from xtalgen.metrics.core import Metric
 from xtalgen.metrics.evaluation import Evaluation
 from xtalgen.metrics.fastmatch import PreparedMatcher
 from xtalgen.metrics.fingerprints import structure_fingerprints
-from xtalgen.parallel import parallel_map
 from xtalgen.metrics.presets import matcher_settings
 from xtalgen.metrics.validity import smact_validity, structure_validity
+from xtalgen.parallel import parallel_map
 
 __all__ = ["CSPConfig", "associate", "evaluate_csp", "rms_for_target"]
 

@@ -44,7 +44,6 @@ from xtalgen.metrics.fingerprints import (
     structure_fingerprints,
 )
 from xtalgen.metrics.novelty import novel_mask, unique_mask
-from xtalgen.parallel import cpu_seconds
 from xtalgen.metrics.presets import COVERAGE_CUTOFFS, MATCHER_PRESETS, matcher_settings
 from xtalgen.metrics.symmetry import (
     histogram_tvd,
@@ -53,6 +52,7 @@ from xtalgen.metrics.symmetry import (
     space_groups,
 )
 from xtalgen.metrics.validity import MIN_DISTANCE, MIN_VOLUME, min_distance, smact_validity
+from xtalgen.parallel import cpu_seconds
 
 __all__ = ["DNGConfig", "evaluate_dng"]
 

@@ -30,8 +30,8 @@ from typing import Any
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
-from xtalgen.models.learned import LearnedGenerator, composition_species
 from xtalgen.models.iterative.templates import TEMPLATE_CELLS, TEMPLATE_FILLS, templates_as_samples
+from xtalgen.models.learned import LearnedGenerator, composition_species
 
 __all__ = ["TemplatedCSP", "TemplatedCSPConfig", "relax_samples", "retrieve_templates"]
 

@@ -39,6 +39,10 @@ class TokenizerConfig:
     """Largest representable lattice length (angstrom); longer ones are an error."""
     angle_step: float = 0.5
     """Lattice angles: degrees per bin, over (0, 180)."""
+    max_count: int = 64
+    """Atom-count tokens ``N1`` .. ``N{max_count}`` (atoms of one element in a cell), used
+    with ``<sep>`` and ``<stop>`` by generation orders that state the composition first
+    (:mod:`xtalgen.representations.wyckoff_grammar`)."""
 
 
 @dataclass
@@ -59,6 +63,9 @@ class WyckoffTokenizer:
             *(element_symbol(z) for z in range(1, MAX_Z + 1)),
             *(f"WYK_{c}" for c in _LETTERS),
             *(f"X{k}" for k in range(cfg.coord_bins)),
+            *(f"N{k}" for k in range(1, cfg.max_count + 1)),
+            "<sep>",
+            "<stop>",
         ]
         self.token_to_id = {tok: i for i, tok in enumerate(self.vocab)}
         self._elements = frozenset(element_symbol(z) for z in range(1, MAX_Z + 1))
@@ -79,24 +86,41 @@ class WyckoffTokenizer:
     def eos_id(self) -> int:
         return self.token_to_id["<eos>"]
 
+    # -- one value <-> one token ----------------------------------------------------------------
+    def length_token(self, length: float) -> str:
+        """Token of a lattice length (angstrom), on the ``length_step`` grid."""
+        k = round(length / self.config.length_step)
+        if not 0 < k < self.num_length_bins:
+            raise XtalgenError(f"lattice length {length:.3f} A is outside (0, {self.config.max_length}] A")
+        return f"LEN{k}"
+
+    def angle_token(self, angle: float) -> str:
+        """Token of a lattice angle (degrees), on the ``angle_step`` grid."""
+        return f"ANG{round(angle / self.config.angle_step) % self.num_angle_bins}"
+
+    def coord_token(self, x: float) -> str:
+        """Token of a free fractional coordinate in [0, 1)."""
+        return f"X{round(x * self.config.coord_bins) % self.config.coord_bins}"
+
+    def token_value(self, token: str) -> float:
+        """The value of a ``LEN``, ``ANG``, ``X`` or ``N`` token (angstrom, degrees, fraction,
+        count)."""
+        cfg = self.config
+        for prefix, scale in (("LEN", cfg.length_step), ("ANG", cfg.angle_step),
+                              ("X", 1.0 / cfg.coord_bins), ("N", 1.0)):
+            if token.startswith(prefix) and token[len(prefix):].isdigit():
+                return int(token[len(prefix):]) * scale
+        raise XtalgenError(f"token {token!r} carries no value")
+
     # -- Wyckoff representation <-> tokens -----------------------------------------------------
     def tokenize(self, rep: W.WyckoffRepresentation) -> list[str]:
         """Token strings of a Wyckoff representation."""
-        cfg = self.config
         tokens = ["<bos>", f"SG{rep.spacegroup}"]
-        for x in rep.lattice_params[:3]:
-            k = round(x / cfg.length_step)
-            if not 0 < k < self.num_length_bins:
-                raise XtalgenError(f"lattice length {x:.3f} A is outside (0, {cfg.max_length}] A")
-            tokens.append(f"LEN{k}")
-        tokens.extend(
-            f"ANG{round(x / cfg.angle_step) % self.num_angle_bins}" for x in rep.lattice_params[3:]
-        )
+        tokens.extend(self.length_token(x) for x in rep.lattice_params[:3])
+        tokens.extend(self.angle_token(x) for x in rep.lattice_params[3:])
         for site in rep.sites:
             tokens += [site.element, f"WYK_{site.letter}"]
-            tokens.extend(
-                f"X{round(x * cfg.coord_bins) % cfg.coord_bins}" for x in site.free_params
-            )
+            tokens.extend(self.coord_token(x) for x in site.free_params)
         tokens.append("<eos>")
         return tokens
 
