@@ -32,10 +32,10 @@ def test_shipped_checkpoint_loads_and_samples(name: str) -> None:
     assert path.stat().st_size < 10e6  # a few MB at most
     assert "optimizer" not in payload and payload["provenance"]["dataset"]
     generator = load_model(path, n_steps=3)
-    if generator.task == "csp":
-        crystals = generator.sample(2, composition="SrTiO3", seed=0)
+    if getattr(generator, "task", "csp") == "csp":  # a Wyckoff transformer does both
+        crystals = generator.generate(2, composition="SrTiO3", seed=0)
         assert all(c.formula == "SrTiO3" for c in crystals)
-    else:
-        crystals = generator.sample(2, seed=0)
+    if getattr(generator, "task", "dng") == "dng":
+        crystals = generator.generate(2, seed=0)
     assert len(crystals) == 2
     assert all(np.isfinite(c.lattice).all() and c.volume > 1 for c in crystals)

@@ -142,3 +142,24 @@ def test_train_step_hook_replaces_the_default_step(crystals, tmp_path: Path) -> 
     finally:
         del wyckoff.WyckoffTransformer.train_step
     assert calls == [0, 1, 2]
+
+
+def run_cli(*args: str | Path):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "xtalgen.cli.main", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_samples_in_a_space_group_and_rejects_bad_ones(run: Path, tmp_path: Path) -> None:
+    from xtalgen.io import read
+
+    ok = run_cli("sample", run / "last.pt", "--n", "3", "--spacegroup", "221", "--out", tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert all(c.properties["spacegroup_requested"] == 221
+               for c in read(tmp_path / "samples.extxyz"))
+    bad = run_cli("sample", run / "last.pt", "--n", "3", "--spacegroup", "231", "--out", tmp_path)
+    assert bad.returncode == 1
+    assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
+        "error: space group must be in 1-230, got 231"]

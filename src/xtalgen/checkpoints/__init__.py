@@ -16,10 +16,15 @@ __all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "shipped_checkpoints"]
 
 CHECKPOINT_DIR = Path(__file__).parent
 
+ALIASES = {"mp20-csp-wyckoff": "mp20-dng-wyckoff", "perov5-csp-wyckoff": "perov5-dng-wyckoff"}
+"""Second names of one file: a Wyckoff transformer serves DNG and CSP alike."""
+
 
 def shipped_checkpoints() -> dict[str, Path]:
-    """Name (file stem) -> path of every shipped checkpoint."""
-    return {path.stem: path for path in sorted(CHECKPOINT_DIR.glob("*.pt"))}
+    """Name (file stem, or an alias of :data:`ALIASES`) -> path of every shipped checkpoint."""
+    found = {path.stem: path for path in sorted(CHECKPOINT_DIR.glob("*.pt"))}
+    found.update({alias: found[name] for alias, name in ALIASES.items() if name in found})
+    return dict(sorted(found.items()))
 
 
 def shipped_checkpoint(name: str) -> Path:

@@ -53,11 +53,21 @@ def sample(
     relax_workers: Annotated[
         int, typer.Option("--relax-workers", help="Worker processes for --relax-steps.")
     ] = 1,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Autoregressive checkpoints (wyckoff): "
+                            "sampling temperature (0: greedy).")
+    ] = 1.0,
+    top_k: Annotated[
+        int, typer.Option("--top-k", help="Autoregressive checkpoints: sample among the k most "
+                          "likely tokens (0: all).")
+    ] = 0,
 ) -> None:
     """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz.
 
     With --templates (and a CSP checkpoint), samples start from known prototypes of the
     composition's formula type; with --relax-steps, every sample is relaxed with CHGNet.
+    A Wyckoff-transformer checkpoint (mp20-dng-wyckoff) takes --spacegroup (every sample in
+    that group) and --composition (CSP) alike, and reports samples it could not decode.
     """
     import time
 
@@ -81,6 +91,12 @@ def sample(
     if (templates or relax_steps) and not kwargs:
         raise XtalgenError("--templates and --relax-steps need a CSP checkpoint, not a search method")
     gen = load_generator(generator, **kwargs)
+    if temperature != 1.0 or top_k:
+        if not hasattr(gen, "temperature"):
+            raise XtalgenError("--temperature and --top-k apply to autoregressive checkpoints only")
+        if temperature < 0:
+            raise XtalgenError(f"--temperature must be >= 0, got {temperature}")
+        gen.temperature, gen.top_k = temperature, (top_k or None)
     if templates or relax_steps:
         from xtalgen.models.templated_csp import TemplatedCSP
         from xtalgen.screen import get_executor
@@ -91,6 +107,10 @@ def sample(
     start = time.perf_counter()
     crystals = gen.generate(n, composition=composition, spacegroup=spacegroup, seed=seed)
     elapsed = time.perf_counter() - start
+    report = getattr(gen, "last_report", None)
+    if report and report.get("failed_attempts"):
+        typer.echo(f"{report['decoded']} of {report['requested']} decoded; failed attempts (drawn "
+                   f"again): {report['failed_attempts']}; given up: {report['given_up']}", err=True)
     if not crystals:
         raise XtalgenError(f"{generator} produced no crystals")
     out.mkdir(parents=True, exist_ok=True)

@@ -40,10 +40,10 @@ def train_command(
 ) -> None:
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
+    from xtalgen.models.autoregressive.wyckoff import WyckoffConfig
     from xtalgen.models.checkpoint import git_commit
     from xtalgen.models.iterative.flow import TYPE_PATHS, FlowConfig
     from xtalgen.models.iterative.generative import ModelConfig
-    from xtalgen.models.autoregressive.wyckoff import WyckoffConfig
     from xtalgen.nn.backbone import BackboneConfig
     from xtalgen.nn.transformer import TransformerConfig
     from xtalgen.train import TrainConfig, train
