@@ -193,8 +193,11 @@ def sample_from_logits(
         if top_k is not None and top_k < logits.shape[-1]:
             kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, -1)
-        out = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits), and much
+        # cheaper than torch.multinomial on the CPU
+        uniform = torch.rand(logits.shape, generator=generator, device=logits.device)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))
+        out = (logits + gumbel).argmax(-1)
     if empty is not None:
         out = out.masked_fill(empty, -1)
     return out

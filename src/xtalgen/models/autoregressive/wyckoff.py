@@ -224,10 +224,12 @@ class WyckoffTransformer(nn.Module):
     # -- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
     def sequence_log_prob(self, ids: torch.Tensor, slots: torch.Tensor) -> torch.Tensor:
-        """(B,) log-probability of complete prefixes ``ids`` (B, L) with their ``slots``
-        (unmasked model; used to score space groups for a composition)."""
+        """(B,) log-probability of prefixes ``ids`` (B, L) with their ``slots``, each token
+        normalised over its slot's tokens as in training (scores space groups for a
+        composition; prefixes that end before the sites need no context masks)."""
         logits = self.core(ids[:, :-1], slots[:, 1:])
-        logp = torch.log_softmax(logits.float(), -1)
+        logits = logits.float().masked_fill(~self.slot_masks[slots[:, 1:]], float("-inf"))
+        logp = torch.log_softmax(logits, -1)
         return logp.gather(-1, ids[:, 1:, None]).squeeze(-1).sum(-1)
 
     def spacegroup_posterior(self, composition: Mapping[int, int],
