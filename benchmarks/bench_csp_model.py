@@ -67,7 +67,7 @@ def main() -> None:
 
     from xtalgen.data import load_dataset
     from xtalgen.metrics.csp import CSPConfig, evaluate_csp
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models import load_model
 
     test = list(load_dataset(args.dataset, args.split))
     n_all = len(test)
@@ -109,7 +109,7 @@ def main() -> None:
     sample_time = time.perf_counter() - start
     relax_time = 0.0
     if args.relax_steps > 0:
-        from xtalgen.models.templated_csp import relax_samples
+        from xtalgen.pipelines.templated_csp import relax_samples
         from xtalgen.screen import get_executor
 
         start = time.perf_counter()
@@ -165,7 +165,7 @@ def retrieve_templates(targets, dataset: str, split: str, k: int):
     """Up to k prototype-substitution templates per target from ``split`` (comma-joined splits
     pool together; no relaxation), and the time it took."""
     from xtalgen.data import load_dataset
-    from xtalgen.models.templated_csp import retrieve_templates as retrieve
+    from xtalgen.pipelines.templated_csp import retrieve_templates as retrieve
 
     pool = [c for name in split.split(",") for c in load_dataset(dataset, name)]
     start = time.perf_counter()

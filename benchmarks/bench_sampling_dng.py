@@ -37,7 +37,7 @@ def main() -> None:
 
     from xtalgen.data import load_dataset
     from xtalgen.metrics.dng import DNGConfig, evaluate_dng
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models import load_model
 
     generator = load_model(args.checkpoint, n_steps=args.steps, batch_size=250, progress=True)
     start = time.perf_counter()

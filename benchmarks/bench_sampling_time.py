@@ -33,7 +33,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from xtalgen.data import load_dataset
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models import load_model
     from xtalgen.models.iterative.generative import CrystalGenerativeModel, ModelConfig
     from xtalgen.models.iterative.generator import IterativeGenerator
     from xtalgen.nn.backbone import BackboneConfig

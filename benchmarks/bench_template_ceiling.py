@@ -14,7 +14,7 @@ angle_tol=10, ltol=0.3)``, spec B.7):
   any species substitution of the pool, however it is ranked or decorated (a learned
   refinement or relaxation could still move a template onto it).
 * **retrieval**: the ``--n-retrieve`` templates that the CSP benchmarks start from
-  (:func:`xtalgen.models.templated_csp.retrieve_templates`, unrelaxed, as
+  (:func:`xtalgen.pipelines.templated_csp.retrieve_templates`, unrelaxed, as
   ``bench_csp_model.py --templates``), in retrieval order: the first that matches the target
   (``fit``, real species), giving match@k of the templates alone for every k up to
   ``--n-retrieve``.
@@ -50,7 +50,7 @@ def _init(pool) -> None:
 
 def _one_target(task: tuple) -> dict:
     """Ceiling and retrieval rank of one target (worker side)."""
-    from xtalgen.metrics.presets import csp_matcher
+    from xtalgen.matching import csp_matcher
     from xtalgen.search.prototypes import prototype_key, reduced_counts
 
     target, templates, max_tries = task
@@ -125,7 +125,7 @@ def main() -> None:
 
     from xtalgen.data import load_dataset
     from xtalgen.metrics.validity import smact_validity, structure_validity
-    from xtalgen.models.templated_csp import retrieve_templates
+    from xtalgen.pipelines.templated_csp import retrieve_templates
 
     test = list(load_dataset(args.dataset, args.split))
     if args.targets and args.targets < len(test):

@@ -107,6 +107,7 @@ def test_complete_bundled_splits_have_published_counts() -> None:
         ("carbon24", "val"),
         ("mpts52", "val"),
         ("perov5", "test"),
+        ("perov5", "train"),
         ("perov5", "val"),
     ]
     for name, split in bundled:

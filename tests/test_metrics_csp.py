@@ -8,8 +8,8 @@ from pymatgen.core import Lattice, Structure
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.matching import csp_matcher
 from xtalgen.metrics.csp import CSPConfig, associate, evaluate_csp
-from xtalgen.metrics.presets import csp_matcher
 
 CFG = dict(n_jobs=1, progress=False)
 

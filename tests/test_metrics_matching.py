@@ -8,22 +8,19 @@ from pymatgen.core import Lattice, Structure
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.metrics.fastmatch import PreparedMatcher
-from xtalgen.metrics.matching import (
+from xtalgen.matching import (
     DisorderedStructureMatcher,
     can_substitute,
-    disorder_structure,
-    substitution_cliques,
-)
-from xtalgen.metrics.presets import (
-    ANGLE_TOLERANCE,
-    SYMPREC,
     csp_matcher,
+    disorder_structure,
     get_matcher,
     matcher_settings,
     ordered_matcher,
     rmsd_matcher,
+    substitution_cliques,
 )
+from xtalgen.metrics.fastmatch import PreparedMatcher
+from xtalgen.metrics.presets import ANGLE_TOLERANCE, SYMPREC
 
 
 def rocksalt_nacl(a: float = 5.64) -> Structure:

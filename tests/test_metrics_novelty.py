@@ -7,8 +7,8 @@ import pytest
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.matching import get_matcher
 from xtalgen.metrics.novelty import group_keys, novel_mask, unique_mask
-from xtalgen.metrics.presets import get_matcher
 
 
 def shaken(crystal: Crystal, seed: int, scale: float = 0.01) -> Crystal:

@@ -8,7 +8,8 @@ import torch
 
 from xtalgen.checkpoints import shipped_checkpoint, shipped_checkpoints
 from xtalgen.errors import XtalgenError
-from xtalgen.models.checkpoint import load_model, read_checkpoint
+from xtalgen.models import load_model
+from xtalgen.models.checkpoint import read_checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")

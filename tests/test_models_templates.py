@@ -9,7 +9,7 @@ import torch
 from xtalgen.checkpoints import shipped_checkpoint
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.checkpoint import load_model
+from xtalgen.models import load_model
 from xtalgen.models.iterative.templates import assign_templates, reduced_counts
 
 SR, TI, OX = 38, 22, 8

@@ -13,7 +13,7 @@ import pytest
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.base import load_generator
+from xtalgen.models import load_generator
 from xtalgen.search import PrototypeSubstitution, RandomSymmetricSearch, SearchBudget
 from xtalgen.search.common import detect_spacegroup, distinct, min_distance_ok, parse_composition
 from xtalgen.search.prototypes import map_species, prototype_key, reduced_counts
@@ -164,8 +164,7 @@ def test_substitution_dng_proposes_new_compositions(srtio3: Crystal, nacl: Cryst
 
 def test_configs_share_the_scoring_fields() -> None:
     from xtalgen.search import EvolutionConfig, RandomSearchConfig, SubstitutionConfig
-    from xtalgen.search.common import ScoringConfig
-    from xtalgen.search.scoring import RelaxSettings
+    from xtalgen.search.scoring import RelaxSettings, ScoringConfig
 
     for cls in (RandomSearchConfig, SubstitutionConfig, EvolutionConfig):
         assert issubclass(cls, ScoringConfig)

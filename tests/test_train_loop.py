@@ -11,11 +11,11 @@ import torch
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.base import load_generator
-from xtalgen.models.checkpoint import load_model, read_checkpoint, slim_checkpoint
+from xtalgen.models import load_generator, load_model
+from xtalgen.models.checkpoint import read_checkpoint
 from xtalgen.models.iterative.diffusion import DiffusionConfig
 from xtalgen.models.iterative.generative import ModelConfig
-from xtalgen.models.learned import LearnedGenerator, composition_species
+from xtalgen.models.learned import LearnedGenerator, composition_species, slim_checkpoint
 from xtalgen.nn.backbone import BackboneConfig
 from xtalgen.train import TrainConfig, train
 

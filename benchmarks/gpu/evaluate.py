@@ -95,7 +95,7 @@ def main() -> None:
             kept = {t.properties.get("material_id") for t in targets}
             samples = [c for c in samples if c.properties.get("material_id") in kept]
         if args.relax_steps:
-            from xtalgen.models.templated_csp import relax_samples
+            from xtalgen.pipelines.templated_csp import relax_samples
             from xtalgen.screen import get_executor
 
             executor = get_executor(n_workers=args.n_jobs)

@@ -148,7 +148,8 @@ def train_all(args: argparse.Namespace, runs_dir: Path, log_dir: Path) -> dict:
         log.close()
         print(f"[{elapsed():6.0f} s] {name}: exit {proc.returncode}", flush=True)
 
-    from xtalgen.models.checkpoint import read_checkpoint, slim_checkpoint
+    from xtalgen.models.checkpoint import read_checkpoint
+    from xtalgen.models.learned import slim_checkpoint
 
     summary = {}
     for name in RUNS:
@@ -207,7 +208,7 @@ def timed(fn):
 def sample_all(args: argparse.Namespace) -> dict:
     import torch
 
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models import load_model
 
     torch.set_float32_matmul_precision("high")
     use_symbols(args.pack)
@@ -276,7 +277,7 @@ def sample_extra(args: argparse.Namespace) -> None:
     import torch
 
     from xtalgen.checkpoints import shipped_checkpoint
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models import load_model
 
     torch.set_float32_matmul_precision("high")
     use_symbols(args.pack)

@@ -14,8 +14,9 @@ Conventions (used everywhere in xtalgen):
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 __all__ = [
-    "MAX_Z", "Crystal", "CrystalError", "SiteOccupancy", "atomic_number", "element_symbol", "perturb",
+    "MAX_Z", "Crystal", "CrystalError", "SiteOccupancy", "atomic_number", "crystals_sha256",
+    "element_symbol", "perturb",
 ]
 
 MAX_Z = 118
@@ -392,3 +394,13 @@ def perturb(
     lattice = crystal.lattice @ np.diag(1 + rng.uniform(-strain, strain, 3))
     frac_coords = crystal.frac_coords + rng.normal(0, frac_noise, crystal.frac_coords.shape)
     return crystal.replace(lattice=lattice, frac_coords=frac_coords)
+
+
+def crystals_sha256(crystals: Sequence[Crystal]) -> str:
+    """sha256 over the lattices, coordinates and species of ``crystals`` (order matters)."""
+    digest = hashlib.sha256()
+    for c in crystals:
+        for array in (c.lattice, c.frac_coords, c.species):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()

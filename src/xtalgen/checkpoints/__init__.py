@@ -1,7 +1,7 @@
 """Small trained checkpoints shipped with xtalgen (see README.md here for how each was made).
 
 >>> from xtalgen.checkpoints import shipped_checkpoint
->>> from xtalgen.models.checkpoint import load_model
+>>> from xtalgen.models import load_model
 >>> model = load_model(shipped_checkpoint("perov5-csp-flow"))       # doctest: +SKIP
 >>> model.sample(4, composition="SrTiO3")                            # doctest: +SKIP
 """

@@ -88,7 +88,7 @@ def _generators(
 ) -> dict[str, Callable[[list[Crystal]], list[Crystal]]]:
     """Name -> function(targets) -> one prediction per target, tagged for CSP pairing."""
     from xtalgen.checkpoints import shipped_checkpoint
-    from xtalgen.models.checkpoint import load_model
+    from xtalgen.models.learned import load_model
     from xtalgen.search import PrototypeSubstitution
 
     generators: dict[str, Callable[[list[Crystal]], list[Crystal]]] = {}

@@ -127,7 +127,7 @@ def evaluate(
             names["train"] = f"{reference} {train_name} ({len(train)} structures)"
         property_kw = {}
         if prop:
-            from xtalgen.metrics.properties import resolve_property_fn
+            from xtalgen.properties import resolve_property_fn
 
             property_kw["property_name"], property_kw["property_fn"] = resolve_property_fn(prop)
         config = DNGConfig(eval_model=model, n_subsample=n_subsample, seed=seed,

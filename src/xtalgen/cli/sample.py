@@ -76,7 +76,7 @@ def sample(
     from xtalgen import io as xio
     from xtalgen.checkpoints import shipped_checkpoints
     from xtalgen.errors import XtalgenError
-    from xtalgen.models.base import GENERATORS, load_generator
+    from xtalgen.models.registry import GENERATORS, load_generator
 
     if n < 1:
         raise XtalgenError(f"--n must be at least 1, got {n}")
@@ -98,7 +98,7 @@ def sample(
             raise XtalgenError(f"--temperature must be >= 0, got {temperature}")
         gen.temperature, gen.top_k = temperature, (top_k or None)
     if templates or relax_steps:
-        from xtalgen.models.templated_csp import TemplatedCSP
+        from xtalgen.pipelines.templated_csp import TemplatedCSP
         from xtalgen.screen import get_executor
 
         pool = _template_pool(templates) if templates else []

@@ -61,7 +61,7 @@ def search(
     """Search for crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz."""
     from xtalgen import io as xio
     from xtalgen.errors import XtalgenError
-    from xtalgen.models.base import load_generator
+    from xtalgen.models.registry import load_generator
     from xtalgen.search import SearchBudget
 
     if method not in METHODS:

@@ -12,8 +12,8 @@ Standard splits (``train``/``val``/``test``) are bundled where complete, else do
 from xtalgen.data.cache import cache_dir
 from xtalgen.data.dataset import CrystalDataset
 from xtalgen.data.download import download_split, git_blob_id, verify_blob
-from xtalgen.data.load import load_dataset
-from xtalgen.data.registry import DATASETS, list_datasets, reference_file
+from xtalgen.data.load import list_datasets, load_dataset
+from xtalgen.data.registry import DATASETS, reference_file
 
 __all__ = [
     "DATASETS",

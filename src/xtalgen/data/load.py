@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,11 +13,18 @@ from xtalgen.data.cache import load_parsed, save_parsed, sha256_file
 from xtalgen.data.dataset import CrystalDataset, RowError
 from xtalgen.data.download import downloaded_path
 from xtalgen.data.parse import parse_cifs
-from xtalgen.data.registry import BUNDLED_DIR, DATASETS, STANDARD_SPLITS, DatasetSpec, get_spec
+from xtalgen.data.registry import (
+    BUNDLED_DIR,
+    DATASETS,
+    STANDARD_SPLITS,
+    DatasetSpec,
+    bundled_manifest,
+    get_spec,
+)
 from xtalgen.data.splits import RECIPES, select_rows
 from xtalgen.errors import XtalgenError
 
-__all__ = ["count_rows", "load_csv", "load_dataset", "read_table"]
+__all__ = ["count_rows", "list_datasets", "load_csv", "load_dataset", "read_table"]
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -212,3 +220,43 @@ def load_dataset(
 def count_rows(path: Path) -> int:
     """Number of data rows of a dataset CSV, without parsing its CIFs."""
     return len(read_table(Path(path), usecols=["material_id"]))
+
+
+def list_datasets() -> dict[str, dict[str, Any]]:
+    """Each dataset, its splits, the published row counts and which splits are available offline.
+
+    For every split: ``rows`` (published count for the standard splits, bundled count for the
+    bundled subsets, ``None`` for derived offline splits), ``bundled`` (True when it loads from
+    the package alone), ``downloaded`` (True when the canonical file is in the download cache)
+    and ``description``.
+    """
+    manifest = bundled_manifest()
+    out: dict[str, dict[str, Any]] = {}
+    for spec in DATASETS.values():
+        splits: dict[str, dict[str, Any]] = {}
+        for split in STANDARD_SPLITS:
+            splits[split] = {
+                "rows": spec.published_rows[split],
+                "bundled": split in spec.bundled,
+                "downloaded": downloaded_path(spec, split) is not None,
+                "description": f"standard {split} split",
+            }
+        for split, text in spec.offline_splits.items():
+            files = spec.bundled.get(split, ())
+            splits[split] = {
+                "rows": sum(manifest[f]["rows"] for f in files) if files else None,
+                "bundled": True,
+                "downloaded": False,
+                "description": text,
+            }
+        out[spec.name] = {
+            "title": spec.title,
+            "description": spec.description,
+            "published_rows": dict(spec.published_rows),
+            "splits": splits,
+            "bundled_files": {
+                f: manifest[f]["rows"] for files in spec.bundled.values() for f in files
+            },
+            "source": f"https://github.com/{spec.download_repo}",
+        }
+    return out

@@ -23,7 +23,6 @@ __all__ = [
     "DatasetSpec",
     "bundled_manifest",
     "get_spec",
-    "list_datasets",
     "reference_file",
 ]
 
@@ -218,45 +217,3 @@ def reference_file(name: str) -> Path:
     if not path.is_file():
         raise XtalgenError(f"no bundled reference file {name!r} in {path.parent}")
     return path
-
-
-def list_datasets() -> dict[str, dict[str, Any]]:
-    """Each dataset, its splits, the published row counts and which splits are available offline.
-
-    For every split: ``rows`` (published count for the standard splits, bundled count for the
-    bundled subsets, ``None`` for derived offline splits), ``bundled`` (True when it loads from
-    the package alone), ``downloaded`` (True when the canonical file is in the download cache)
-    and ``description``.
-    """
-    from xtalgen.data.download import downloaded_path
-
-    manifest = bundled_manifest()
-    out: dict[str, dict[str, Any]] = {}
-    for spec in DATASETS.values():
-        splits: dict[str, dict[str, Any]] = {}
-        for split in STANDARD_SPLITS:
-            splits[split] = {
-                "rows": spec.published_rows[split],
-                "bundled": split in spec.bundled,
-                "downloaded": downloaded_path(spec, split) is not None,
-                "description": f"standard {split} split",
-            }
-        for split, text in spec.offline_splits.items():
-            files = spec.bundled.get(split, ())
-            splits[split] = {
-                "rows": sum(manifest[f]["rows"] for f in files) if files else None,
-                "bundled": True,
-                "downloaded": False,
-                "description": text,
-            }
-        out[spec.name] = {
-            "title": spec.title,
-            "description": spec.description,
-            "published_rows": dict(spec.published_rows),
-            "splits": splits,
-            "bundled_files": {
-                f: manifest[f]["rows"] for files in spec.bundled.values() for f in files
-            },
-            "source": f"https://github.com/{spec.download_repo}",
-        }
-    return out

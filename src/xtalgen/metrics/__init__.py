@@ -7,26 +7,26 @@
 >>> result["cov_recall"].value, result.table[~result.table.valid]                     # doctest: +SKIP
 >>> write_report(result, "evaluation/")                                               # doctest: +SKIP
 
-Modules: ``presets`` (named matcher tolerances), ``matching`` (MatterGen's disordered matcher),
-``fastmatch`` (pymatgen matching with cached reductions), ``novelty`` (unique / novel masks),
-``validity``, ``fingerprints``, ``coverage``, ``distributions``, ``symmetry``, ``dng`` and ``csp``
-(the two suites), ``report`` (metrics.json, per-structure table, Markdown with plots).
+Modules: ``presets`` (spglib tolerances, coverage cutoffs), ``fastmatch`` (pymatgen matching
+with cached reductions), ``novelty`` (unique / novel masks), ``validity``, ``fingerprints``,
+``coverage``, ``distributions``, ``symmetry``, ``dng`` and ``csp`` (the two suites), ``report``
+(metrics.json, per-structure table, Markdown with plots). The matcher presets and MatterGen's
+disordered matcher live below the metrics, in :mod:`xtalgen.matching` (re-exported here).
 """
 
-from xtalgen.metrics.core import Metric
-from xtalgen.metrics.csp import CSPConfig, evaluate_csp
-from xtalgen.metrics.dng import DNGConfig, evaluate_dng
-from xtalgen.metrics.evaluation import Evaluation
-from xtalgen.metrics.novelty import novel_mask, unique_mask
-from xtalgen.metrics.presets import (
-    ANGLE_TOLERANCE,
-    SYMPREC,
+from xtalgen.matching import (
     csp_matcher,
     disordered_matcher,
     get_matcher,
     ordered_matcher,
     rmsd_matcher,
 )
+from xtalgen.metrics.core import Metric
+from xtalgen.metrics.csp import CSPConfig, evaluate_csp
+from xtalgen.metrics.dng import DNGConfig, evaluate_dng
+from xtalgen.metrics.evaluation import Evaluation
+from xtalgen.metrics.novelty import novel_mask, unique_mask
+from xtalgen.metrics.presets import ANGLE_TOLERANCE, SYMPREC
 from xtalgen.metrics.report import write_report
 from xtalgen.metrics.validity import smact_validity, structure_validity
 

@@ -40,11 +40,11 @@ import pandas as pd
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.matching import matcher_settings
 from xtalgen.metrics.core import Metric
 from xtalgen.metrics.evaluation import Evaluation
 from xtalgen.metrics.fastmatch import PreparedMatcher
 from xtalgen.metrics.fingerprints import structure_fingerprints
-from xtalgen.metrics.presets import matcher_settings
 from xtalgen.metrics.validity import smact_validity, structure_validity
 from xtalgen.parallel import parallel_map
 

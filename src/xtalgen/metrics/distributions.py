@@ -8,7 +8,8 @@ used then, and the report says so); the reference side is the whole reference sp
 * ``wdist_density``: density in g/cm^3 (``Structure.density``).
 * ``wdist_num_elems``: number of distinct elements.
 * ``wdist_prop``: a property predicted by ``property_fn`` on both sides (CDVAE uses its
-  formation-energy GNN for MP-20); skipped, saying so, when no predictor is given.
+  formation-energy GNN for MP-20; named predictors are in :mod:`xtalgen.properties`, which the
+  caller resolves); skipped, saying so, when no predictor is given.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.matching import MATCHER_PRESETS, matcher_settings
 from xtalgen.metrics.core import Metric, fraction
 from xtalgen.metrics.coverage import coverage
 from xtalgen.metrics.distributions import (
@@ -44,7 +45,7 @@ from xtalgen.metrics.fingerprints import (
     structure_fingerprints,
 )
 from xtalgen.metrics.novelty import novel_mask, unique_mask
-from xtalgen.metrics.presets import COVERAGE_CUTOFFS, MATCHER_PRESETS, matcher_settings
+from xtalgen.metrics.presets import COVERAGE_CUTOFFS
 from xtalgen.metrics.symmetry import (
     histogram_tvd,
     requested_space_groups,
@@ -68,7 +69,7 @@ class DNGConfig:
     seed: int = 0
     """Seed of that draw (the reference code has none)."""
     matcher: str = "ordered"
-    """Matcher preset of uniqueness and novelty (see :mod:`xtalgen.metrics.presets`)."""
+    """Matcher preset of uniqueness and novelty (see :mod:`xtalgen.matching`)."""
     n_jobs: int | None = None
     """Worker processes (default: all CPUs this process may use)."""
     progress: bool = True

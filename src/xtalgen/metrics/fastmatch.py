@@ -8,7 +8,7 @@ rejected here from a cached key:
 
 * presets without supercells or subsets need equal compositions of the reduced cells
   (pymatgen's comparator hash plus its site-count check);
-* :class:`~xtalgen.metrics.matching.DisorderedStructureMatcher` follows its own ``fit`` with
+* :class:`~xtalgen.matching.DisorderedStructureMatcher` follows its own ``fit`` with
   the ordered and the Hume-Rothery-disordered cells of each structure cached.
 """
 
@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from xtalgen.metrics.matching import (
+from xtalgen.matching import (
     FORMULA_ATOL,
     FORMULA_RTOL,
     DisorderedStructureMatcher,
     disorder_structure,
+    get_matcher,
     substitution_cliques,
 )
-from xtalgen.metrics.presets import get_matcher
 
 __all__ = ["PreparedMatcher", "PreparedStructure"]
 

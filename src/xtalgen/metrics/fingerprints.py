@@ -19,7 +19,6 @@ sha256 of the crystals' arrays, the method and the matminer/pymatgen versions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, crystals_sha256
 from xtalgen.metrics.crystalnn import FAST_VERSION, FastStats, ops_preset, site_fingerprints
 from xtalgen.parallel import parallel_map
 
@@ -41,7 +40,6 @@ __all__ = [
     "FINGERPRINT_METHODS",
     "STRUCT_FP_DIM",
     "composition_fingerprints",
-    "crystals_sha256",
     "default_method",
     "scale_composition",
     "structure_fingerprint",
@@ -132,16 +130,6 @@ def structure_fingerprint(
 def _fp_or_nan(crystal: Crystal, method: str) -> np.ndarray:
     fp = structure_fingerprint(crystal, method)
     return np.full(STRUCT_FP_DIM, np.nan) if fp is None else fp
-
-
-def crystals_sha256(crystals: Sequence[Crystal]) -> str:
-    """sha256 over the lattices, coordinates and species of ``crystals`` (order matters)."""
-    digest = hashlib.sha256()
-    for c in crystals:
-        for array in (c.lattice, c.frac_coords, c.species):
-            digest.update(np.ascontiguousarray(array).tobytes())
-        digest.update(b"|")
-    return digest.hexdigest()
 
 
 def _version(*names: str) -> str:

@@ -21,8 +21,8 @@ from pymatgen.core import Structure
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
+from xtalgen.matching import MATCHER_PRESETS
 from xtalgen.metrics.fastmatch import PreparedMatcher
-from xtalgen.metrics.presets import MATCHER_PRESETS
 from xtalgen.parallel import parallel_map
 
 __all__ = ["group_keys", "novel_mask", "unique_mask"]

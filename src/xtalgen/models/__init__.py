@@ -1,6 +1,7 @@
 """Generators: one module per family, all behind :class:`xtalgen.models.base.Generator`."""
 
-from xtalgen.models.base import Generator, load_generator
-from xtalgen.models.checkpoint import load_model
+from xtalgen.models.base import Generator
+from xtalgen.models.learned import load_model
+from xtalgen.models.registry import GENERATORS, load_generator
 
-__all__ = ["Generator", "load_generator", "load_model"]
+__all__ = ["GENERATORS", "Generator", "load_generator", "load_model"]

@@ -3,20 +3,18 @@
 ``generate`` returns :class:`xtalgen.Crystal` records; each carries its provenance in
 ``properties`` (``generator``, ``checkpoint`` where there is one, ``seed``, and the
 conditions it was asked for), so evaluation and screening never need to know who made it.
+Generators by name: :func:`xtalgen.models.registry.load_generator`.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from xtalgen.crystal import Crystal
-from xtalgen.errors import XtalgenError
 
-__all__ = ["GENERATORS", "Generator", "load_generator"]
+__all__ = ["Generator"]
 
 
 class Generator(ABC):
@@ -54,31 +52,3 @@ class Generator(ABC):
     def load(cls, path: str | Path) -> Generator:
         """Read a generator written by :meth:`save`."""
         raise NotImplementedError(f"{cls.__name__} cannot be loaded from a file")
-
-
-GENERATORS: dict[str, str] = {
-    "random-search": "xtalgen.search.random_search:RandomSymmetricSearch",
-    "substitution": "xtalgen.search.substitution:PrototypeSubstitution",
-    "evolution": "xtalgen.search.evolution:EvolutionarySearch",
-}
-"""Registered generator names -> ``"module:Class"`` import paths. Learned models are loaded
-from their checkpoint files instead (see :func:`load_generator`)."""
-
-
-def load_generator(name_or_path: str | Path, **kwargs: Any) -> Generator:
-    """A generator by registered name (``"random-search"``), shipped checkpoint name
-    (``"perov5-csp-flow"``) or checkpoint file path."""
-    key = str(name_or_path)
-    if key in GENERATORS:
-        module_name, class_name = GENERATORS[key].split(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(**kwargs)
-    from xtalgen.checkpoints import shipped_checkpoints
-    from xtalgen.models.checkpoint import load_checkpoint_generator
-
-    shipped = shipped_checkpoints()
-    path = shipped.get(key, Path(key))
-    if path.exists():
-        return load_checkpoint_generator(path, **kwargs)
-    known = ", ".join(sorted(GENERATORS) + sorted(shipped))
-    raise XtalgenError(f"no generator or checkpoint named {key!r} (known names: {known})")

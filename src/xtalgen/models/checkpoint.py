@@ -7,6 +7,10 @@ are iterative); ``model_config`` (plain dict of the family's config dataclass);
 ``optimizer`` and ``rng_state`` (for resuming; dropped from shipped checkpoints);
 ``train_config``; ``provenance`` (dataset, split, source file hashes, git commit, ...);
 ``step``, ``wall_time_s``, ``best_val_loss``.
+
+This module is the file format only. Loading a checkpoint as a generator of its family
+(``load_model``) and slimming one for shipping (``slim_checkpoint``) need the family registry:
+:mod:`xtalgen.models.learned`.
 """
 
 from __future__ import annotations
@@ -24,10 +28,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAMES",
     "git_commit",
-    "load_checkpoint_generator",
-    "load_model",
     "read_checkpoint",
-    "slim_checkpoint",
     "write_checkpoint",
 ]
 
@@ -83,32 +84,3 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise XtalgenError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}")
     return payload
-
-
-def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
-    """Copy a checkpoint keeping only what sampling needs (EMA weights, config, provenance)."""
-    payload = read_checkpoint(src)
-    keep = ("family", "model_config", "ema_state_dict", "train_config", "provenance", "step",
-            "wall_time_s", "best_val_loss")
-    fields = {k: payload[k] for k in keep if k in payload}
-    from xtalgen.models.learned import DEFAULT_FAMILY, family_generator
-
-    # network weights in half precision; exact buffers (noise schedules) stay fp32
-    prefixes = family_generator(payload.get("family", DEFAULT_FAMILY)).half_precision_prefixes
-    fields["ema_state_dict"] = {
-        k: v.half() if v.is_floating_point() and k.startswith(prefixes) else v
-        for k, v in fields["ema_state_dict"].items()
-    }
-    return write_checkpoint(dst, **fields)
-
-
-def load_checkpoint_generator(path: str | Path, **kwargs: Any):  # -> LearnedGenerator
-    """The generator of a checkpoint file, of the family the file records
-    (:meth:`xtalgen.models.learned.LearnedGenerator.load`)."""
-    from xtalgen.models.learned import LearnedGenerator
-
-    return LearnedGenerator.load(path, **kwargs)
-
-
-load_model = load_checkpoint_generator
-"""``load_model(path).generate(n, ...)``: the Python entry point for checkpoints of any family."""

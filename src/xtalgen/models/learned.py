@@ -17,8 +17,10 @@ A learned family is an ``nn.Module`` built from a config dataclass (``Model(conf
   loop (:func:`xtalgen.train.train`) still owns the schedule, EMA, checkpoints and time budget.
 
 Its :class:`LearnedGenerator` subclass puts the model behind the :class:`Generator` interface.
-Every checkpoint records its ``family``; :meth:`LearnedGenerator.load` (``load_model``) reads
-it and returns the right generator (checkpoints written before families existed are iterative).
+Every checkpoint records its ``family``; :func:`load_model` (:meth:`LearnedGenerator.load`)
+reads it and returns the right generator (checkpoints written before families existed are
+iterative); :func:`slim_checkpoint` keeps what sampling needs, in the family's precision. The
+file format itself is :mod:`xtalgen.models.checkpoint`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from xtalgen.models.base import Generator
 from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
 
 __all__ = ["FAMILIES", "LearnedGenerator", "composition_species", "family_generator",
-           "model_class_for"]
+           "load_model", "model_class_for", "slim_checkpoint"]
 
 FAMILIES: dict[str, str] = {
     "iterative": "xtalgen.models.iterative.generator:IterativeGenerator",
@@ -134,3 +136,24 @@ class LearnedGenerator(Generator):
             ema_state_dict=self.model.state_dict(),
             provenance=self.provenance,
         )
+
+
+def load_model(path: str | Path, **kwargs: Any) -> LearnedGenerator:
+    """``load_model(path).generate(n, ...)``: the generator of a checkpoint file, of the family
+    the file records (:meth:`LearnedGenerator.load`); ``kwargs`` go to the generator."""
+    return LearnedGenerator.load(path, **kwargs)
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Copy a checkpoint keeping only what sampling needs (EMA weights, config, provenance)."""
+    payload = read_checkpoint(src)
+    keep = ("family", "model_config", "ema_state_dict", "train_config", "provenance", "step",
+            "wall_time_s", "best_val_loss")
+    fields = {k: payload[k] for k in keep if k in payload}
+    # network weights in half precision; exact buffers (noise schedules) stay fp32
+    prefixes = family_generator(payload.get("family", DEFAULT_FAMILY)).half_precision_prefixes
+    fields["ema_state_dict"] = {
+        k: v.half() if v.is_floating_point() and k.startswith(prefixes) else v
+        for k, v in fields["ema_state_dict"].items()
+    }
+    return write_checkpoint(dst, **fields)

@@ -31,8 +31,9 @@ from xtalgen.relax.potential import (
     register_potential,
     set_torch_threads,
 )
-from xtalgen.relax.relaxer import RelaxConfig, RelaxResult, relax, relax_one
+from xtalgen.relax.relaxer import RelaxConfig, RelaxResult, relax_one
 from xtalgen.relax.rmsd import rmsd_to_relaxed
+from xtalgen.relax.run import relax
 
 __all__ = [
     "POTENTIALS",

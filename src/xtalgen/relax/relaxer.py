@@ -1,5 +1,6 @@
-"""Relax positions and cell of many crystals (ASE FIRE + Frechet cell filter).
+"""Relax positions and cell of one crystal (ASE FIRE + Frechet cell filter): :func:`relax_one`.
 
+Many crystals, one by one or in lockstep batches: :func:`xtalgen.relax.relax` (``run.py``).
 Every crystal gets a :class:`RelaxResult`; one that explodes, gives NaN or fails inside the
 potential is recorded with a one-line ``error`` and the run goes on. Conventions: energies in
 eV/atom, forces in eV/angstrom, RMSD in angstrom (MatterGen definition, see ``rmsd.py``).
@@ -12,7 +13,7 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,10 @@ import numpy as np
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.relax.potential import Potential, get_potential
+from xtalgen.relax.potential import Potential
 from xtalgen.relax.rmsd import rmsd_to_relaxed
 
-__all__ = ["RelaxConfig", "RelaxResult", "relax", "relax_one"]
+__all__ = ["RelaxConfig", "RelaxResult", "relax_one"]
 
 
 @dataclass(frozen=True)
@@ -211,40 +212,3 @@ def relax_one(
     result.wall_s = time.perf_counter() - start
     result.cpu_s = time.process_time() - cpu_start  # this process's CPU time, all threads
     return result
-
-
-def relax(
-    crystals: Sequence[Crystal],
-    *,
-    potential: Potential | None = None,
-    fmax: float = 0.1,
-    max_steps: int = 500,
-    progress: bool = True,
-    config: RelaxConfig | None = None,
-    batch_size: int = 1,
-) -> list[RelaxResult]:
-    """Relax every crystal (positions and cell) with ``potential`` (default: CHGNet).
-
-    ``config`` overrides ``fmax`` and ``max_steps`` when given. Failures never stop the run:
-    see ``RelaxResult.error``. ``batch_size > 1`` relaxes that many crystals in lockstep with
-    one batched potential call per step (``xtalgen.relax.batched``; needs ``potential.batch``,
-    pays off on a GPU). For many crystals on many cores, use ``xtalgen.screen``.
-    """
-    from tqdm.auto import tqdm
-
-    config = config or RelaxConfig(fmax=fmax, max_steps=max_steps)
-    potential = potential or get_potential("chgnet")
-    results: list[RelaxResult] = []
-    with tqdm(total=len(crystals), desc="relax", unit="crystal", disable=not progress) as bar:
-        if batch_size > 1 and potential.batch is not None:
-            from xtalgen.relax.batched import relax_batched
-
-            for start in range(0, len(crystals), batch_size):
-                chunk, _ = relax_batched(crystals[start : start + batch_size], potential, config)
-                results.extend(chunk)
-                bar.update(len(chunk))
-            return results
-        for crystal in crystals:
-            results.append(relax_one(crystal, potential, config))
-            bar.update(1)
-    return results

@@ -18,34 +18,18 @@ if TYPE_CHECKING:
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Structure
 
-__all__ = ["MAX_RMSD", "rmsd_to_relaxed"]
-
-MAX_RMSD = 0.5
-"""stol of the RMSD matcher (dimensionless): pairs farther apart than this count as unmatched."""
+__all__ = ["rmsd_to_relaxed"]
 
 _MATCHER: StructureMatcher | None = None
 
 
 def _rmsd_matcher() -> StructureMatcher:
-    """MatterGen's RMSD matcher, from ``xtalgen.metrics.presets`` when it is installed."""
+    """MatterGen's RMSD matcher (:func:`xtalgen.matching.rmsd_matcher`), built once."""
     global _MATCHER
     if _MATCHER is None:
-        try:
-            from xtalgen.metrics.presets import rmsd_matcher
+        from xtalgen.matching import rmsd_matcher  # pymatgen's matcher: imported when first used
 
-            _MATCHER = rmsd_matcher()
-        except ImportError:
-            from pymatgen.analysis.structure_matcher import StructureMatcher
-
-            _MATCHER = StructureMatcher(
-                ltol=0.5,
-                stol=MAX_RMSD,
-                angle_tol=10,
-                primitive_cell=True,
-                scale=False,
-                attempt_supercell=True,
-                allow_subset=False,
-            )
+        _MATCHER = rmsd_matcher()
     return _MATCHER
 
 
@@ -63,6 +47,8 @@ def _standardise(structure: Structure) -> Structure:
 
 def rmsd_to_relaxed(initial: Crystal, relaxed: Crystal) -> float:
     """RMSD in angstrom between ``initial`` and ``relaxed`` (MatterGen definition)."""
+    from xtalgen.matching import MAX_RMSD
+
     a = _standardise(initial.to_pymatgen())
     b = _standardise(relaxed.to_pymatgen())
     v_avg = 0.5 * (a.volume + b.volume)

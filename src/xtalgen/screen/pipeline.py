@@ -125,7 +125,7 @@ def _validity(crystal: Crystal) -> tuple[bool, bool]:
 
 def _find_duplicates(crystals: dict[str, Crystal], order: list[str]) -> dict[str, str]:
     """cid -> cid of its first earlier match (disordered matcher, grouped by formula)."""
-    from xtalgen.metrics.presets import disordered_matcher
+    from xtalgen.matching import disordered_matcher
 
     matcher = disordered_matcher()
     kept: dict[str, list[tuple[str, Any]]] = defaultdict(list)

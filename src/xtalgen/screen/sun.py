@@ -2,7 +2,7 @@
 
 * ``mattergen``: stable = E_hull <= 0.1 eV/atom (MatterGen's ``DEFAULT_STABILITY_THRESHOLD``,
   compared with ``<=``); uniqueness over all samples, novelty against the reference set, both
-  with the disordered-aware matcher (``xtalgen.metrics.presets.disordered_matcher``).
+  with the disordered-aware matcher (``xtalgen.matching.disordered_matcher``).
 * ``strict``: stable = E_hull <= 0.0 eV/atom (FlowMM, LeMat-GenBench); same uniqueness and
   novelty (FlowMM additionally restricts uniqueness to the stable samples and drops unary
   systems; that variant is not implemented here).

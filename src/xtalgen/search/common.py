@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 
-if TYPE_CHECKING:
-    from xtalgen.search.scoring import RelaxSettings
-
 __all__ = [
     "SYMPREC",
     "BudgetTracker",
-    "ScoringConfig",
     "SearchBudget",
     "apply_overrides",
     "cell_composition",
@@ -120,41 +116,6 @@ class SearchBudget:
 
     max_potential_calls: int | None = None
     max_wall_time: float | None = None
-
-
-@dataclass(kw_only=True)
-class ScoringConfig:
-    """Scoring settings shared by the search configs (keyword-only, after each config's own).
-
-    Attributes:
-        relax: relax candidates with ``potential`` (FIRE + Frechet cell filter).
-        energies: single-point energies for ranking when ``relax`` is off; with neither, no
-            potential is called and candidates keep their unscored order.
-        potential: a registered potential name or a ready ``xtalgen.relax.Potential``.
-        fmax: force criterion of the relaxation, eV/angstrom.
-        max_steps: FIRE steps per relaxation.
-        budget: potential-call / wall-time limits of one ``generate`` call.
-        dedupe: return distinct crystals only.
-        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
-            relax candidates in parallel; None relaxes in this process.
-        progress: show a progress bar.
-    """
-
-    relax: bool = True
-    energies: bool = True
-    potential: Any = "chgnet"
-    fmax: float = 0.1
-    max_steps: int = 300
-    budget: SearchBudget = field(default_factory=SearchBudget)
-    dedupe: bool = True
-    executor: Any = None
-    progress: bool = True
-
-    def relax_settings(self) -> RelaxSettings:
-        """The :class:`~xtalgen.search.scoring.RelaxSettings` of these fields."""
-        from xtalgen.search.scoring import RelaxSettings
-
-        return RelaxSettings(self.relax, self.energies, self.potential, self.fmax, self.max_steps)
 
 
 class BudgetTracker:

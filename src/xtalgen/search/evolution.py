@@ -25,7 +25,6 @@ from xtalgen.models.base import Generator
 from xtalgen.search import operators
 from xtalgen.search.common import (
     BudgetTracker,
-    ScoringConfig,
     apply_overrides,
     distinct,
     min_distance_ok,
@@ -33,7 +32,7 @@ from xtalgen.search.common import (
     validate_spacegroup,
 )
 from xtalgen.search.random_search import RandomSearchConfig, draw_random_candidates
-from xtalgen.search.scoring import Scored, provenance, score_crystals
+from xtalgen.search.scoring import Scored, ScoringConfig, provenance, score_crystals
 
 __all__ = ["EvolutionConfig", "EvolutionarySearch"]
 
@@ -58,7 +57,7 @@ class EvolutionConfig(ScoringConfig):
 
     Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``
     (100 here), ``budget``, ``dedupe``, ``executor``, ``progress`` (one bar per generation);
-    see :class:`~xtalgen.search.common.ScoringConfig`. With neither ``relax`` nor
+    see :class:`~xtalgen.search.scoring.ScoringConfig`. With neither ``relax`` nor
     ``energies`` there is no fitness, which is an error.
     """
 

@@ -22,7 +22,6 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
-    ScoringConfig,
     apply_overrides,
     cell_composition,
     distinct,
@@ -30,7 +29,7 @@ from xtalgen.search.common import (
     parse_composition,
     validate_spacegroup,
 )
-from xtalgen.search.scoring import provenance, rank_by_energy, score_crystals
+from xtalgen.search.scoring import ScoringConfig, provenance, rank_by_energy, score_crystals
 from xtalgen.search.symmetric import (
     compatible_spacegroups,
     pick_spacegroup,
@@ -57,7 +56,7 @@ class RandomSearchConfig(ScoringConfig):
 
     Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``,
     ``budget``, ``dedupe`` (pymatgen ``StructureMatcher`` defaults), ``executor``,
-    ``progress``; see :class:`~xtalgen.search.common.ScoringConfig`.
+    ``progress``; see :class:`~xtalgen.search.scoring.ScoringConfig`.
     """
 
     candidates_per_structure: int = 4

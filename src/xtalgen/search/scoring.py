@@ -1,5 +1,8 @@
 """Relax and score candidates with the project's potential, counting every potential call.
 
+:class:`ScoringConfig` holds the scoring settings every search config inherits;
+:class:`RelaxSettings` is the part of them a scoring call needs.
+
 The relaxation itself is :func:`xtalgen.relax.relax` (never re-implemented here); this module
 only feeds it candidates one at a time so that a :class:`~xtalgen.search.common.BudgetTracker`
 can stop a search between structures. Energies are eV/atom.
@@ -9,13 +12,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xtalgen.crystal import Crystal
-from xtalgen.search.common import BudgetTracker
+from xtalgen.search.common import BudgetTracker, SearchBudget, detect_spacegroup
 
-__all__ = ["RelaxSettings", "Scored", "provenance", "rank_by_energy", "score_crystals"]
+__all__ = [
+    "RelaxSettings",
+    "Scored",
+    "ScoringConfig",
+    "provenance",
+    "rank_by_energy",
+    "score_crystals",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,39 @@ class RelaxSettings:
     potential: Any = "chgnet"
     fmax: float = 0.1
     max_steps: int = 300
+
+
+@dataclass(kw_only=True)
+class ScoringConfig:
+    """Scoring settings shared by the search configs (keyword-only, after each config's own).
+
+    Attributes:
+        relax: relax candidates with ``potential`` (FIRE + Frechet cell filter).
+        energies: single-point energies for ranking when ``relax`` is off; with neither, no
+            potential is called and candidates keep their unscored order.
+        potential: a registered potential name or a ready ``xtalgen.relax.Potential``.
+        fmax: force criterion of the relaxation, eV/angstrom.
+        max_steps: FIRE steps per relaxation.
+        budget: potential-call / wall-time limits of one ``generate`` call.
+        dedupe: return distinct crystals only.
+        executor: the screening pipeline's executor (``xtalgen.screen.get_executor``) to
+            relax candidates in parallel; None relaxes in this process.
+        progress: show a progress bar.
+    """
+
+    relax: bool = True
+    energies: bool = True
+    potential: Any = "chgnet"
+    fmax: float = 0.1
+    max_steps: int = 300
+    budget: SearchBudget = field(default_factory=SearchBudget)
+    dedupe: bool = True
+    executor: Any = None
+    progress: bool = True
+
+    def relax_settings(self) -> RelaxSettings:
+        """The :class:`RelaxSettings` of these fields."""
+        return RelaxSettings(self.relax, self.energies, self.potential, self.fmax, self.max_steps)
 
 
 @dataclass
@@ -184,8 +227,6 @@ def provenance(
     **extra: Any,
 ) -> Crystal:
     """The scored crystal with its provenance in ``properties`` (see the package docstring)."""
-    from xtalgen.search.common import detect_spacegroup
-
     number, symbol = detect_spacegroup(scored.crystal)
     props: dict[str, Any] = {
         "generator": generator,

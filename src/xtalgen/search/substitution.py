@@ -34,7 +34,6 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.search.common import (
     BudgetTracker,
-    ScoringConfig,
     apply_overrides,
     distinct,
     parse_composition,
@@ -48,7 +47,7 @@ from xtalgen.search.prototypes import (
     species_maps,
 )
 from xtalgen.search.prototypes import substitute as substitute_species
-from xtalgen.search.scoring import Scored, provenance, rank_by_energy, score_crystals
+from xtalgen.search.scoring import Scored, ScoringConfig, provenance, rank_by_energy, score_crystals
 
 __all__ = ["PrototypeSubstitution", "SubstitutionConfig"]
 
@@ -93,7 +92,7 @@ class SubstitutionConfig(ScoringConfig):
 
     Scoring (keyword-only): ``relax``, ``energies``, ``potential``, ``fmax``, ``max_steps``,
     ``budget``, ``dedupe``, ``executor``, ``progress``; see
-    :class:`~xtalgen.search.common.ScoringConfig`. Unscored, ``dedupe`` takes one template
+    :class:`~xtalgen.search.scoring.ScoringConfig`. Unscored, ``dedupe`` takes one template
     per prototype first (by prototype key, without structure matching).
     """
 

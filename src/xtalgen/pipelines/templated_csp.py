@@ -18,6 +18,9 @@ For each target composition:
 
 Results obtained with templates or with relaxation are a different protocol from a plain
 generative model's: report them labelled, next to the template-free figures.
+
+A pipeline, not a model: it composes a search method (retrieval), a learned model and a
+relaxation, so it sits above all three.
 """
 
 from __future__ import annotations

@@ -1,7 +1,20 @@
-"""Order/disorder-aware structure matching (MatterGen's default S.U.N. matcher).
+"""Structure matching: the named ``StructureMatcher`` presets and MatterGen's disordered matcher.
 
-``DisorderedStructureMatcher.fit(s1, s2)`` follows MatterGen
-(``evaluation/utils/structure_matcher.py`` at ac9ddd4):
+The presets sit here, below the metrics and the relaxation, so that both name the same
+tolerances. Nobody passes matcher tolerances around: a caller names its preset, and the
+preset's settings are written next to every number in ``metrics.json``. Each factory returns a
+fresh, configured pymatgen ``StructureMatcher`` (matchers are cheap to build and not
+thread-safe to share across processes).
+
+| preset | ltol | stol | angle_tol | other | used by |
+|---|---|---|---|---|---|
+| ``csp`` | 0.3 | 0.5 | 10 | pymatgen defaults | CSP match rate / RMSE (CDVAE, DiffCSP, FlowMM) |
+| ``ordered`` | 0.2 | 0.3 | 5 | pymatgen defaults | MatterGen ``DefaultOrderedStructureMatcher`` |
+| ``disordered`` | 0.2 | 0.3 | 5 | supercell, subset, order-disorder, Hume-Rothery | MatterGen default S.U.N. |
+| ``rmsd`` | 0.5 | 0.5 | 10 | scale=False, attempt_supercell=True | MatterGen relaxation RMSD |
+
+:class:`DisorderedStructureMatcher` (MatterGen's default S.U.N. matcher) follows MatterGen
+(``evaluation/utils/structure_matcher.py`` at ac9ddd4) in ``fit(s1, s2)``:
 
 1. Oxidation states are stripped; identical structures match.
 2. Both ordered: reduced formulas must be equal; then the ordered matcher (ltol=0.2, stol=0.3,
@@ -17,7 +30,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
+from typing import Any
 
 from pymatgen.analysis.structure_matcher import (
     OrderDisorderElementComparator,
@@ -25,12 +40,25 @@ from pymatgen.analysis.structure_matcher import (
 )
 from pymatgen.core import Composition, Element, Structure
 
+from xtalgen.errors import XtalgenError
+
 __all__ = [
+    "MATCHER_PRESETS",
+    "MAX_RMSD",
     "DisorderedStructureMatcher",
     "can_substitute",
+    "csp_matcher",
     "disorder_structure",
+    "disordered_matcher",
+    "get_matcher",
+    "matcher_settings",
+    "ordered_matcher",
+    "rmsd_matcher",
     "substitution_cliques",
 ]
+
+MAX_RMSD = 0.5
+"""stol of the RMSD preset; MatterGen's penalty for a failed match (normalised units)."""
 
 RELATIVE_RADIUS_THRESHOLD = 0.3
 """Largest relative atomic-radius difference of two substitutable elements."""
@@ -148,3 +176,78 @@ class DisorderedStructureMatcher(StructureMatcher):
         ):
             return False
         return super().fit(s1, s2)
+
+
+def csp_matcher() -> StructureMatcher:
+    """CSP / reconstruction matcher: ``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)``."""
+    return StructureMatcher(ltol=0.3, stol=0.5, angle_tol=10)
+
+
+def ordered_matcher() -> StructureMatcher:
+    """pymatgen defaults (ltol=0.2, stol=0.3, angle_tol=5): MatterGen's ordered preset."""
+    return StructureMatcher(
+        ltol=0.2,
+        stol=0.3,
+        angle_tol=5,
+        primitive_cell=True,
+        scale=True,
+        attempt_supercell=False,
+        allow_subset=False,
+    )
+
+
+def disordered_matcher() -> StructureMatcher:
+    """MatterGen's default S.U.N. matcher (order-disorder aware, Hume-Rothery fallback).
+
+    See :class:`DisorderedStructureMatcher` for the ``fit`` logic.
+    """
+    return DisorderedStructureMatcher()
+
+
+def rmsd_matcher() -> StructureMatcher:
+    """MatterGen's relaxation-RMSD matcher (loose, unscaled, supercells allowed)."""
+    return StructureMatcher(
+        ltol=0.5,
+        stol=MAX_RMSD,
+        angle_tol=10,
+        primitive_cell=True,
+        scale=False,
+        attempt_supercell=True,
+        allow_subset=False,
+    )
+
+
+MATCHER_PRESETS: dict[str, Callable[[], StructureMatcher]] = {
+    "csp": csp_matcher,
+    "ordered": ordered_matcher,
+    "disordered": disordered_matcher,
+    "rmsd": rmsd_matcher,
+}
+"""Preset name -> factory."""
+
+
+def get_matcher(name: str) -> StructureMatcher:
+    """The matcher of preset ``name`` (one of :data:`MATCHER_PRESETS`)."""
+    try:
+        return MATCHER_PRESETS[name]()
+    except KeyError:
+        known = ", ".join(MATCHER_PRESETS)
+        raise XtalgenError(f"unknown matcher preset {name!r}; choose one of: {known}") from None
+
+
+def matcher_settings(name: str) -> dict[str, Any]:
+    """JSON-friendly settings of preset ``name`` (recorded in metrics.json)."""
+    matcher = get_matcher(name)
+    settings: dict[str, Any] = {
+        "preset": name,
+        "class": type(matcher).__name__,
+        "ltol": matcher.ltol,
+        "stol": matcher.stol,
+        "angle_tol": matcher.angle_tol,
+        "primitive_cell": matcher._primitive_cell,
+        "scale": matcher._scale,
+        "attempt_supercell": matcher._supercell,
+        "allow_subset": matcher._subset,
+        "comparator": type(matcher._comparator).__name__,
+    }
+    return settings

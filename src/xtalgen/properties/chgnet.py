@@ -1,19 +1,15 @@
-"""Property predictors for the property Wasserstein distance of the DNG suite (``wdist_prop``).
+"""CHGNet formation energy: a property predictor that needs no training.
 
-CDVAE scores ``wdist_prop`` with a property network trained on the dataset (formation energy
-for MP-20). xtalgen takes any callable ``list[Crystal] -> array`` (``PropertyFn``) and ships one
-that needs no training: the **CHGNet formation energy** (eV/atom) of the structure as given
-(single point, no relaxation, the way a property network sees a generated crystal), against the
-elemental references of the bundled MP-20 hull (MP2020-compatible energies, the convention of
-CHGNet 0.3.0's training data). It is a proxy for CDVAE's predictor, not the same model: compare
+The **CHGNet formation energy** (eV/atom) of the structure as given (single point, no
+relaxation, the way a property network sees a generated crystal), against the elemental
+references of the bundled MP-20 hull (MP2020-compatible energies, the convention of CHGNet
+0.3.0's training data). It stands in for CDVAE's trained formation-energy network in the DNG
+suite's ``wdist_prop``; it is a proxy for that predictor, not the same model: compare
 ``wdist_prop`` only between runs that used the same predictor (the name is stored with the
 metric).
 
 Values are cached on disk (``$XTALGEN_CACHE/properties/``, keyed by the sha256 of the crystals
 and the CHGNet version), so a reference split is predicted once.
-
-``resolve_property_fn("formation-energy-chgnet")`` returns it; ``"package.module:function"``
-imports a user's predictor instead.
 """
 
 from __future__ import annotations
@@ -21,19 +17,15 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from xtalgen.crystal import Crystal
-from xtalgen.errors import XtalgenError
-from xtalgen.plugins import import_callable
+from xtalgen.crystal import Crystal, crystals_sha256
 
-__all__ = ["PROPERTY_PREDICTORS", "chgnet_formation_energy", "resolve_property_fn"]
-
-PropertyFn = Callable[[Sequence[Crystal]], np.ndarray]
+__all__ = ["chgnet_formation_energy"]
 
 
 def chgnet_formation_energy(
@@ -81,8 +73,6 @@ def chgnet_formation_energy(
 
 
 def _cache_path(crystals: Sequence[Crystal]) -> Path:
-    from xtalgen.metrics.fingerprints import crystals_sha256
-
     try:
         tag = version("chgnet")
     except PackageNotFoundError:
@@ -90,18 +80,3 @@ def _cache_path(crystals: Sequence[Crystal]) -> Path:
     root = os.environ.get("XTALGEN_CACHE")
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "xtalgen"
     return base / "properties" / f"eform-chgnet{tag}-{crystals_sha256(crystals)}.npy"
-
-
-PROPERTY_PREDICTORS: dict[str, PropertyFn] = {"formation-energy-chgnet": chgnet_formation_energy}
-"""Named property predictors for ``xtalgen evaluate --property``."""
-
-
-def resolve_property_fn(spec: str) -> tuple[str, PropertyFn]:
-    """(property name, predictor) for a registered name or ``"package.module:function"``."""
-    if spec in PROPERTY_PREDICTORS:
-        return spec, PROPERTY_PREDICTORS[spec]
-    if ":" not in spec:
-        known = ", ".join(sorted(PROPERTY_PREDICTORS))
-        raise XtalgenError(f"unknown property predictor {spec!r}; use one of {known} "
-                           "or package.module:function")
-    return spec.partition(":")[2], import_callable(spec, "property predictor")

@@ -1,4 +1,4 @@
-"""The shipped property predictor of wdist_prop (CHGNet formation energy) and its resolver."""
+"""xtalgen.properties: the shipped predictor of wdist_prop (CHGNet formation energy), its resolver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from test_representations_examples import EXAMPLES
 from xtalgen.errors import XtalgenError
-from xtalgen.metrics.properties import chgnet_formation_energy, resolve_property_fn
+from xtalgen.properties import chgnet_formation_energy, resolve_property_fn
 
 
 def test_chgnet_formation_energy_of_rocksalt_and_perovskite(

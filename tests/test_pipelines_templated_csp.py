@@ -10,8 +10,8 @@ from ase.calculators.emt import EMT
 from xtalgen.checkpoints import shipped_checkpoint
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.checkpoint import load_model
-from xtalgen.models.templated_csp import TemplatedCSP, TemplatedCSPConfig, relax_samples
+from xtalgen.models import load_model
+from xtalgen.pipelines.templated_csp import TemplatedCSP, TemplatedCSPConfig, relax_samples
 from xtalgen.relax.potential import Potential
 
 BA, SR, CA, TI, ZR, OX = 56, 38, 20, 22, 40, 8
