@@ -61,6 +61,10 @@ def sample(
         int, typer.Option("--top-k", help="Autoregressive checkpoints: sample among the k most "
                           "likely tokens (0: all).")
     ] = 0,
+    min_distance: Annotated[
+        float, typer.Option("--min-distance", help="Autoregressive checkpoints: draw again a "
+                            "sample with atoms closer than this, angstrom (0: keep them).")
+    ] = 0.5,
 ) -> None:
     """Generate crystals; write OUT/cif/<index>_<formula>.cif and OUT/samples.extxyz.
 
@@ -91,12 +95,14 @@ def sample(
     if (templates or relax_steps) and not kwargs:
         raise XtalgenError("--templates and --relax-steps need a CSP checkpoint, not a search method")
     gen = load_generator(generator, **kwargs)
-    if temperature != 1.0 or top_k:
+    if temperature != 1.0 or top_k or min_distance != 0.5:
         if not hasattr(gen, "temperature"):
-            raise XtalgenError("--temperature and --top-k apply to autoregressive checkpoints only")
-        if temperature < 0:
-            raise XtalgenError(f"--temperature must be >= 0, got {temperature}")
+            raise XtalgenError("--temperature, --top-k and --min-distance apply to autoregressive "
+                               "checkpoints only")
+        if temperature < 0 or min_distance < 0:
+            raise XtalgenError("--temperature and --min-distance must be >= 0")
         gen.temperature, gen.top_k = temperature, (top_k or None)
+        gen.min_distance = min_distance or None
     if templates or relax_steps:
         from xtalgen.pipelines.templated_csp import TemplatedCSP
         from xtalgen.screen import get_executor

@@ -122,18 +122,24 @@ def from_structure(structure: Structure) -> Crystal:
     return Crystal.from_pymatgen(structure)
 
 
-def warn_overlaps(crystal: Crystal, where: str, stacklevel: int = 2) -> None:
-    """Warn when two sites (or a site and its own image) are closer than MIN_SITE_DISTANCE."""
+def close_pairs(crystal: Crystal, cutoff: float = MIN_SITE_DISTANCE) -> tuple[np.ndarray, ...]:
+    """(i, j, distance) of the site pairs closer than ``cutoff`` angstrom, periodic images
+    included (i <= j; i == j is a site and its own image); pymatgen's neighbour search."""
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
     cart = np.ascontiguousarray(crystal.cart_coords)
     lattice = np.ascontiguousarray(crystal.lattice)
     pbc = np.ones(3, dtype=np.int64)
-    i, j, images, dist = find_points_in_spheres(cart, cart, MIN_SITE_DISTANCE, pbc, lattice)
+    i, j, images, dist = find_points_in_spheres(cart, cart, float(cutoff), pbc, lattice)
     keep = (i < j) | ((i == j) & np.any(images != 0, axis=1))
-    if not np.any(keep):
+    return i[keep], j[keep], dist[keep]
+
+
+def warn_overlaps(crystal: Crystal, where: str, stacklevel: int = 2) -> None:
+    """Warn when two sites (or a site and its own image) are closer than MIN_SITE_DISTANCE."""
+    i, j, dist = close_pairs(crystal)
+    if not len(dist):
         return
-    i, j, dist = i[keep], j[keep], dist[keep]
     k = int(np.argmin(dist))
     a, b = int(i[k]), int(j[k])
     sym = crystal.symbols

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal, CrystalError, element_symbol
 from xtalgen.errors import XtalgenError
+from xtalgen.io.base import close_pairs
 from xtalgen.models.learned import LearnedGenerator, composition_species
 from xtalgen.nn.transformer import TransformerConfig, TransformerCore, sample_sequences
 from xtalgen.representations import wyckoff as W
@@ -293,16 +294,21 @@ class WyckoffGenerator(LearnedGenerator):
 
     def __init__(self, model: WyckoffTransformer, *, temperature: float = 1.0,
                  top_k: int | None = None, max_rounds: int = 3,
-                 enforce_spacegroup: bool = True, **kwargs: Any) -> None:
+                 enforce_spacegroup: bool = True, min_distance: float | None = 0.5,
+                 **kwargs: Any) -> None:
         """``enforce_spacegroup``: when a space group is requested, a sample whose detected
         group (spglib, symprec 0.1) is another one (a supergroup, where coordinates landed on
-        special values) is counted in ``last_report`` and drawn again."""
+        special values) is counted in ``last_report`` and drawn again. ``min_distance``
+        (angstrom; None: off): a sample with two atoms closer than this (overlapping sites,
+        e.g. a coordinate on a special value collapses an orbit) is counted and drawn again.
+        Both checks are rejection sampling: ``last_report`` keeps the raw rates."""
         kwargs.pop("n_steps", None)  # an iterative-model option; accepted and ignored here
         super().__init__(model, **kwargs)
         self.temperature = temperature
         self.top_k = top_k
         self.max_rounds = max_rounds
         self.enforce_spacegroup = enforce_spacegroup
+        self.min_distance = min_distance
         self.name = "wyckoff-transformer"
         self.last_report: dict[str, Any] = {}
 
@@ -459,4 +465,6 @@ class WyckoffGenerator(LearnedGenerator):
             return None, f"decode: {type(exc).__name__}"
         if not np.isfinite(crystal.volume) or crystal.volume / crystal.num_sites < 1.0:
             return None, "degenerate cell"
+        if self.min_distance and len(close_pairs(crystal, self.min_distance)[2]):
+            return None, f"atoms closer than {self.min_distance:g} A"
         return crystal.with_properties(wyckoff=rep.compact), ""
