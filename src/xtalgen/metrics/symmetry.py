@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-import spglib
 
 from xtalgen.crystal import Crystal
 from xtalgen.metrics.presets import ANGLE_TOLERANCE, SYMPREC
+from xtalgen.representations.wyckoff import detected_spacegroup
 
 __all__ = [
     "REQUESTED_KEY",
@@ -33,12 +33,7 @@ REQUESTED_KEY = "spacegroup_requested"
 
 def space_group(crystal: Crystal) -> int:
     """spglib space-group number (1-230), 0 when spglib fails."""
-    cell = (crystal.lattice, crystal.frac_coords, crystal.species)
-    try:
-        dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC, angle_tolerance=ANGLE_TOLERANCE)
-    except Exception:  # spglib raises on degenerate cells in recent versions
-        return 0
-    return 0 if dataset is None else int(dataset.number)
+    return detected_spacegroup(crystal, SYMPREC, ANGLE_TOLERANCE)
 
 
 def space_groups(crystals: Sequence[Crystal]) -> np.ndarray:

@@ -41,6 +41,7 @@ __all__ = [
     "WyckoffSite",
     "crystal_system",
     "decode",
+    "detected_spacegroup",
     "encode",
     "encode_many",
     "num_free_params",
@@ -69,6 +70,19 @@ _SYSTEMS = (
     (194, "hexagonal"),
     (230, "cubic"),
 )
+
+
+def detected_spacegroup(crystal: Crystal, symprec: float = 0.1, angle_tolerance: float = 5.0) -> int:
+    """spglib's space-group number (1-230) at ``symprec`` (angstrom) and ``angle_tolerance``
+    (degrees); 0 when spglib fails (it raises on degenerate cells in recent versions)."""
+    import spglib
+
+    cell = (crystal.lattice, crystal.frac_coords, crystal.species)
+    try:
+        dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+    except Exception:
+        return 0
+    return 0 if dataset is None else int(dataset.number)
 
 
 def crystal_system(spacegroup: int) -> str:

@@ -272,18 +272,6 @@ class _BatchGrammar:
             state.advance(int(token))
 
 
-def _detected_spacegroup(crystal: Crystal, symprec: float = 0.1) -> int:
-    """spglib's space group at ``symprec`` (angle tolerance 5 degrees); 0 when it fails."""
-    import spglib
-
-    try:
-        data = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords, crystal.species),
-                                           symprec=symprec, angle_tolerance=5.0)
-    except Exception:  # spglib raises on degenerate cells in recent versions
-        return 0
-    return 0 if data is None else int(data.number)
-
-
 class WyckoffGenerator(LearnedGenerator):
     """Samples crystals from a :class:`WyckoffTransformer` (DNG, space group, CSP)."""
 
@@ -431,7 +419,7 @@ class WyckoffGenerator(LearnedGenerator):
                     crystal, reason = self._decode(state)
                     requested = plans[i][2].get("spacegroup_requested")
                     if (crystal is not None and requested is not None and self.enforce_spacegroup
-                            and _detected_spacegroup(crystal) != requested):
+                            and W.detected_spacegroup(crystal) != requested):
                         crystal, reason = None, "detected space group differs"
                     if crystal is None:
                         failures[reason] += 1
