@@ -16,7 +16,7 @@ import json
 import pickle
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +138,7 @@ def main() -> None:
         "template_time_s": round(template_time, 1), "metrics": metrics, "sampling_time_s": round(sample_time, 1),
         "samples_per_s": round(len(samples) / sample_time, 2), "threads": args.threads,
         "machine": f"{platform.node()} (2-core CPU dev machine, no GPU)",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     print(json.dumps(result, indent=1))
     if args.out:

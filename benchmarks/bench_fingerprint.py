@@ -15,7 +15,7 @@ import argparse
 import time
 import warnings
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def main() -> None:
         ("structures handed to matminer by the fast path", f"{stats.fallback_structures} {dict(reasons)}"),
         ("(site, CN) groups with OPs from pymatgen's code", str(stats.reference_groups)),
     ]
-    print(f"bench_fingerprint {args.dataset} n={n}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"bench_fingerprint {args.dataset} n={n}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print("| figure | value |\n|---|---|")
     for a, b in rows:
         print(f"| {a} | {b} |")

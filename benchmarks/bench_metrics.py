@@ -21,7 +21,7 @@ import json
 import os
 import resource
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +135,7 @@ def main() -> None:
         os.environ["XTALGEN_FINGERPRINT_METHOD"] = args.fingerprint_method
     rows = {"anchors": lambda: part_anchors(args.jobs), "dng": lambda: part_dng(args.n, args.jobs),
             "csp": lambda: part_csp(args.jobs)}[args.part]()
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"\n{args.part} ({stamp}, 2-core CPU dev machine, no GPU, "
           f"fingerprints: {default_method()})\n")
     print(table(rows))

@@ -17,7 +17,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -77,7 +77,7 @@ def main() -> None:
             rows.append(json.loads(result.read_text()))
     result = {"n": args.n, "max_steps": args.max_steps, "modes": rows,
               "machine": f"{platform.node()} (2-core CPU dev machine, 1 torch thread)",
-              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+              "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     print(json.dumps(result, indent=1))
 
 

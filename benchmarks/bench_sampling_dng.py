@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -54,7 +54,7 @@ def main() -> None:
         "seed": args.seed, "sampling_time_s": round(sample_time, 1),
         "metrics": {m.name: m.value for m in evaluation.metrics},
         "machine": "2-core CPU dev machine, no GPU (shared)",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     print(json.dumps(result, indent=1))
     if args.out:

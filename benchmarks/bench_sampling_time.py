@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import torch
 
@@ -60,7 +60,7 @@ def main() -> None:
         "parameters": n_params, "threads": args.threads, "seconds": round(elapsed, 1),
         "checkpoint": args.checkpoint, "dataset": f"{args.dataset}/{args.split}",
         "machine": "2-core CPU dev machine, no GPU (shared)",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }, indent=1))
 
 

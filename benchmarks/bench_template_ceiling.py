@@ -31,7 +31,7 @@ import json
 import platform
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +162,7 @@ def main() -> None:
         "beyond_the_ceiling": _beyond(args.table, rows, hit, valid),
         "time_s": round(time.perf_counter() - start, 1), "n_jobs": args.n_jobs,
         "machine": f"{platform.node()} (2-core CPU dev machine)",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     result["per_target"] = rows
     print(json.dumps({k: v for k, v in result.items() if k != "per_target"}, indent=1))

@@ -20,12 +20,12 @@ import xtalgen
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("crystal", "plugins", "parallel"),
-    ("xtalgen", "io", "matching"),  # "xtalgen": the package root (xtalgen/__init__.py)
+    ("xtalgen", "io", "matching", "disorder"),  # "xtalgen": the package root (xtalgen/__init__.py)
     ("data", "checkpoints"),
     ("representations",),
     ("nn",),
-    ("models", "metrics", "relax"),
-    ("search", "properties", "train"),
+    ("models", "metrics", "relax", "diffraction"),
+    ("search", "properties", "train", "defects"),
     ("pipelines", "screen"),
     ("cli",),
 ]

@@ -20,7 +20,7 @@ import argparse
 import json
 import pickle
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,7 @@ def main() -> None:
     if args.table:
         evaluation.table.to_csv(args.table, index=False)
     result["scored_on"] = f"{platform.node()} (2-core CPU dev machine)"
-    result["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    result["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
