@@ -55,6 +55,18 @@ def _read_samples(path: Path):
     return result.crystals, str(path)
 
 
+def _say_disordered(crystals) -> None:
+    """One line per disordered sample (at most 10): the metrics that read it as ordered."""
+    from xtalgen.disorder import disorder_message
+
+    action = "structural validity, the symmetry metrics and the CrystalNN fingerprints"
+    lines = [m for m in (disorder_message(c, action) for c in crystals) if m]
+    for line in lines[:10]:
+        typer.echo(f"warning: {line}; they read each such site as its majority species", err=True)
+    if len(lines) > 10:
+        typer.echo(f"warning: {len(lines) - 10} more disordered samples", err=True)
+
+
 def _load_split(reference: str, split: str, fallback: str | None):
     from xtalgen.data import load_dataset
 
@@ -101,6 +113,7 @@ def evaluate(
                            f"file or folder, got {reference!r}")
     model = EVAL_MODELS.get(reference, "mp20") if eval_model == "auto" else eval_model
     crystals, source = _read_samples(samples)
+    _say_disordered(crystals)
     if is_path:
         from xtalgen.data import load_dataset
 

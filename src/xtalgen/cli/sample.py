@@ -136,6 +136,14 @@ def _template_pool(spec: str) -> list:
     else:
         name, _, split = spec.partition(":")
         pool = list(load_dataset(name, split or "offline_train"))
+    from xtalgen.disorder import disorder_message
+
+    refused = [m for m in (disorder_message(c, "a template") for c in pool) if m]
+    for message in refused[:10]:
+        typer.echo(f"warning: {message}; not used as a template", err=True)
+    if len(refused) > 10:
+        typer.echo(f"warning: {len(refused) - 10} more disordered templates not used", err=True)
+    pool = [c for c in pool if c.is_ordered]
     if not pool:
-        raise XtalgenError(f"no template crystals in {spec!r}")
+        raise XtalgenError(f"no ordered template crystals in {spec!r}")
     return pool

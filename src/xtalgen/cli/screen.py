@@ -42,6 +42,21 @@ def _parse_reject(text: str) -> tuple[tuple[int, float], ...]:
         ) from None
 
 
+def _parse_supercell(text: str | None) -> tuple[int, int, int] | None:
+    """``"2x2x1"`` -> (2, 2, 1); None stays None."""
+    from xtalgen.errors import XtalgenError
+
+    if text is None:
+        return None
+    try:
+        cell = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        cell = ()
+    if len(cell) != 3 or min(cell) < 1:
+        raise XtalgenError(f"a supercell looks like 2x2x1 (three positive integers), got {text!r}")
+    return cell  # type: ignore[return-value]
+
+
 def screen(
     samples: Annotated[Path, typer.Argument(help="Structure file or folder (CIF, extxyz, ...).")],
     db: Annotated[
@@ -78,10 +93,32 @@ def screen(
         bool, typer.Option(help="Write E_hull histogram and S.U.N. funnel PNGs.")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    order: Annotated[
+        int,
+        typer.Option(
+            help="Disordered inputs (partial occupancies): also screen up to N orderings of "
+            "each, and report the lowest E_hull per parent. 0: disordered inputs are listed "
+            "and skipped, never relaxed as their majority species."
+        ),
+    ] = 0,
+    order_method: Annotated[
+        str,
+        typer.Option(
+            help="ewald: symmetry-distinct orderings of lowest Ewald energy (pymatgen; enumlib "
+            "where installed); sqs: special quasirandom structures (icet), one per seed."
+        ),
+    ] = "ewald",
+    order_supercell: Annotated[
+        str | None,
+        typer.Option(help="Supercell of the orderings, e.g. 2x2x1 (default: the smallest in "
+                     "which every occupancy gives whole atoms)."),
+    ] = None,
 ) -> None:
     """Validity, deduplication, relaxation, E_hull, S.U.N., ranking; everything into --db.
 
     Resumable: run the same command again after an interruption and it continues.
+    A disordered input is never relaxed as if it were ordered: it is named (file and site)
+    and skipped, or, with --order N, its orderings are screened with provenance to it.
     """
     from rich.console import Console
     from rich.table import Table
@@ -103,10 +140,21 @@ def screen(
         hull_reference=str(hull_reference) if hull_reference else None,
         reject_ehull=_parse_reject(reject_ehull),
         progress=progress,
+        order=order,
+        order_method=order_method,
+        order_supercell=_parse_supercell(order_supercell),
     )
+    if order_method not in ("ewald", "sqs"):
+        from xtalgen.errors import XtalgenError
+
+        raise XtalgenError(f"--order-method must be ewald or sqs, got {order_method!r}")
     store = CandidateStore(db)
     summary = run_screen(crystals, store, config)
     console = Console()
+    for message in summary.disordered:
+        action = f"screened through its orderings (--order {order})" if order else (
+            "skipped (use --order N to screen its orderings)")
+        typer.echo(f"warning: {message}; {action}", err=True)
     stages = ", ".join(f"{k} {v}" for k, v in sorted(summary.stages.items()))
     console.print(
         f"{summary.n_submitted} candidates in {db} ({stages}); computed "
@@ -132,6 +180,20 @@ def screen(
                 "yes" if r.get("sun_mattergen") else "",
             )
         console.print(top)
+    if summary.parents and order:
+        parents = Table(title="disordered inputs: lowest E_hull over their orderings")
+        for col in ("parent", "formula", "orderings", "best ordering", "E_hull eV/atom"):
+            parents.add_column(col)
+        for p in summary.parents:
+            e = p.get("best_e_above_hull")
+            parents.add_row(
+                str(p.get("source") or p.get("cid")),
+                str(p.get("composition") or ""),
+                str(p.get("n_orderings") or 0),
+                str(p.get("best_ordering") or "-"),
+                "-" if e is None else f"{e:.3f}",
+            )
+        console.print(parents)
     if plots and "://" not in db:
         stem = Path(db).with_suffix("")
         a = plot_ehull_histogram(store, f"{stem}_ehull_hist.png")
@@ -150,10 +212,12 @@ def relax(
 ) -> None:
     """Relax structures (positions and cell); energies and RMSD go to the output's properties."""
     from xtalgen import io as xio
+    from xtalgen.disorder import require_ordered
     from xtalgen.relax import get_potential
     from xtalgen.relax import relax as run_relax
 
     crystals = _read(file)
+    require_ordered(crystals, "relax", hint="order it first: xtalgen screen --order N")
     results = run_relax(
         crystals, potential=get_potential(potential), fmax=fmax, max_steps=max_steps
     )

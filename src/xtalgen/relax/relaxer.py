@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from xtalgen.crystal import Crystal
+from xtalgen.disorder import disorder_message
 from xtalgen.errors import XtalgenError
 from xtalgen.relax.potential import Potential
 from xtalgen.relax.rmsd import rmsd_to_relaxed
@@ -138,6 +139,10 @@ def relax_one(
     config = config or RelaxConfig()
     start, cpu_start = time.perf_counter(), time.process_time()
     result = RelaxResult(initial=crystal)
+    refusal = disorder_message(crystal, "a relaxation")
+    if refusal:  # the potential would see only each site's majority species
+        result.error = refusal + " (order it first: xtalgen screen --order N)"
+        return result
     atoms = potential.attach(crystal.to_ase())
     n_atoms = len(atoms)
     volume0 = atoms.get_volume()

@@ -30,7 +30,7 @@ from xtalgen.screen.worker import WorkerSpec, screen_chunk, screen_one
 
 __all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
 
-FINISHED = ("invalid", "duplicate", "relaxed", "failed")
+FINISHED = ("invalid", "duplicate", "relaxed", "failed", "disordered")
 
 DEFAULT_REJECT_EHULL: tuple[tuple[int, float], ...] = ((50, 2.0), (100, 1.2), (200, 0.5))
 """Early rejection: (step, E_hull eV/atom) - a relaxation still above it at that step stops."""
@@ -47,6 +47,15 @@ class ScreenConfig:
     ``reject_ehull``: early rejection during relaxation (see ``WorkerSpec``; () disables).
     ``batch_size > 1``: each task is a chunk of that many candidates relaxed in lockstep with
     one batched potential call per step (when the potential has one; stored per chunk).
+
+    Disordered inputs (partial occupancies) are never relaxed as their majority structure: they
+    are stored with stage ``disordered`` and a ``disorder`` message naming the file and site.
+    ``order > 0`` also screens up to that many orderings of each (``order_method``:
+    ``"ewald"``, the symmetry-distinct orderings of lowest Ewald energy, see
+    :func:`xtalgen.disorder.enumerate_orderings`; ``"sqs"``, ``order`` special quasirandom
+    structures with different seeds, see :func:`xtalgen.disorder.special_quasirandom`), each
+    with ``parent_cid`` pointing back; the parent row then holds the lowest E_hull of its
+    orderings (``best_e_above_hull``, ``best_ordering``).
     """
 
     potential: str = "chgnet"
@@ -65,6 +74,10 @@ class ScreenConfig:
     scheduler: str | None = None
     batch_size: int = 1
     progress: bool = True
+    order: int = 0
+    order_method: str = "ewald"
+    order_supercell: tuple[int, int, int] | None = None
+    order_max_sites: int = 64
 
     def worker_spec(self) -> WorkerSpec:
         relax = RelaxConfig(
@@ -103,6 +116,8 @@ class ScreenSummary:
     wall_s: float
     run: int
     top: list[dict[str, Any]] = field(default_factory=list)
+    disordered: list[str] = field(default_factory=list)
+    parents: list[dict[str, Any]] = field(default_factory=list)
 
 
 def candidate_id(index: int, crystal: Crystal) -> str:
@@ -175,6 +190,7 @@ def screen(
     store = store if isinstance(store, CandidateStore) else CandidateStore(store)
     run = int(store.metadata.get("runs", 0)) + 1
     store.set_metadata(runs=run, settings=config.settings())
+    crystals, extra = _expand_disorder(crystals, config)
     cids = [candidate_id(i, c) for i, c in enumerate(crystals)]
     by_cid = dict(zip(cids, crystals))
     position = {cid: i for i, cid in enumerate(cids)}
@@ -185,13 +201,20 @@ def screen(
     if new:
         valid: dict[str, tuple[bool, bool]] = {}
         for cid in tqdm(new, desc="validity", disable=not config.progress, leave=False):
-            valid[cid] = _validity(by_cid[cid])
+            valid[cid] = (False, False) if cid in extra else _validity(by_cid[cid])
         passes = {cid: s and (c or not config.require_comp_valid) for cid, (s, c) in valid.items()}
-        candidates = [c for c in cids if (stages.get(c) not in (None, "invalid")) or passes.get(c)]
+        candidates = [
+            c
+            for c in cids
+            if c not in extra and ((stages.get(c) not in (None, "invalid")) or passes.get(c))
+        ]
         duplicates = _find_duplicates(by_cid, candidates) if config.dedup else {}
         with store.transaction():
             for cid in new:
                 s, c = valid[cid]
+                if cid in extra:
+                    store.add(cid, by_cid[cid], position[cid], stage="disordered", **extra[cid])
+                    continue
                 stage = (
                     "invalid"
                     if not passes[cid]
@@ -206,6 +229,7 @@ def screen(
                     comp_valid=c,
                     valid=s and c,
                     duplicate_of=duplicates.get(cid),
+                    **_ordering_keys(by_cid[cid]),
                 )
         stages = store.stages()
 
@@ -248,6 +272,7 @@ def screen(
         counts[row.get("stage", "?")] += 1
     top = [r for r in table if "rank" in r]
     top.sort(key=lambda r: r["rank"])
+    disordered = [r for r in table if r.get("stage") == "disordered"]
     return ScreenSummary(
         store=store.path,
         n_submitted=len(table),
@@ -257,7 +282,86 @@ def screen(
         wall_s=time.perf_counter() - start,
         run=run,
         top=top[:10],
+        disordered=[r.get("disorder", "") for r in disordered],
+        parents=[
+            {k: r.get(k) for k in ("cid", "source", "composition", "n_orderings", "best_ordering",
+                                   "best_e_above_hull")}
+            for r in disordered
+        ],
     )
+
+
+def _expand_disorder(
+    crystals: Sequence[Crystal], config: ScreenConfig
+) -> tuple[list[Crystal], dict[str, dict[str, Any]]]:
+    """Inputs plus, with ``config.order``, the orderings of each disordered one (appended, so
+    input positions and candidate ids never move); cid -> store keys of each disordered input.
+    """
+    from xtalgen.disorder import (
+        OrderingSettings,
+        disorder_message,
+        enumerate_orderings,
+        special_quasirandom,
+    )
+
+    out = list(crystals)
+    extra: dict[str, dict[str, Any]] = {}
+    for i, crystal in enumerate(crystals):
+        message = disorder_message(crystal, "a relaxation")
+        if message is None:
+            continue
+        cid = candidate_id(i, crystal)
+        keys: dict[str, Any] = {
+            "disorder": message,
+            "source": crystal.properties.get("source"),
+            "composition": crystal.formula,
+        }
+        if config.order > 0:
+            try:
+                if config.order_method == "sqs":
+                    orderings = []
+                    for seed in range(config.order):
+                        sqs = special_quasirandom(
+                            crystal, config.order_supercell, seed=seed,
+                            max_sites=config.order_max_sites,
+                        )
+                        parent = sqs.properties["parent"]
+                        orderings.append(
+                            sqs.with_properties(ordering=seed, source=f"{parent}#sqs{seed}")
+                        )
+                elif config.order_method == "ewald":
+                    settings = OrderingSettings(
+                        n=config.order,
+                        supercell=config.order_supercell,
+                        max_sites=config.order_max_sites,
+                    )
+                    orderings = enumerate_orderings(crystal, settings)
+                else:
+                    raise XtalgenError(
+                        f"order_method must be ewald or sqs, got {config.order_method!r}"
+                    )
+            except XtalgenError as exc:
+                keys["error"] = str(exc)
+                orderings = []
+            out.extend(o.with_properties(parent_cid=cid) for o in orderings)
+            keys["n_orderings"] = len(orderings)
+        extra[cid] = keys
+    return out, extra
+
+
+def _ordering_keys(crystal: Crystal) -> dict[str, Any]:
+    """Store keys that tie an ordering to its disordered parent (none for other candidates)."""
+    props = crystal.properties
+    if "parent_cid" not in props:
+        return {}
+    return {
+        "parent_cid": props["parent_cid"],
+        "ordering": props.get("ordering"),
+        "ewald_energy": props.get("ewald_energy"),
+        "ordering_supercell": props.get("supercell"),
+        "ordering_method": props.get("ordering_method"),
+        "source": props.get("source"),
+    }
 
 
 def _store_result(store: CandidateStore, out: dict[str, Any], run: int) -> None:
@@ -364,7 +468,22 @@ def _sun(store: CandidateStore, config: ScreenConfig) -> None:
             if i in rank:
                 flags["rank"] = rank[i]
             store.db.update(row.id, delete_keys=delete, **flags)
+    _best_orderings(store, rows, e_hull)
     novelty_ref = config.settings()["novelty_reference"]
     store.set_metadata(
         summary=summary, novelty_reference=novelty_ref, novelty_checked=reference is not None
     )
+
+
+def _best_orderings(store: CandidateStore, rows: list[Any], e_hull: np.ndarray) -> None:
+    """Each disordered parent gets the lowest E_hull among its screened orderings."""
+    best: dict[str, tuple[float, str]] = {}
+    for row, e in zip(rows, e_hull):
+        parent = row.get("parent_cid")
+        if parent and math.isfinite(e) and (parent not in best or e < best[parent][0]):
+            best[parent] = (float(e), row.get("cid"))
+    with store.transaction():
+        for row in rows:
+            if row.get("stage") == "disordered" and row.get("cid") in best:
+                e, cid = best[row.get("cid")]
+                store.db.update(row.id, best_e_above_hull=e, best_ordering=cid)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from xtalgen.crystal import Crystal
+from xtalgen.disorder import disorder_message
 
 __all__ = [
     "PrototypeIndex",
@@ -202,13 +204,23 @@ class PrototypeIndex:
         self.counts: list[dict[int, int]] = []
         self.by_key: dict[tuple[int, ...], list[int]] = {}
         self.formulas: set[tuple[tuple[int, int], ...]] = set()
+        self.disordered: list[str] = []
+        """One line per disordered pool crystal: never used as a template (its majority species
+        are not its structure); its composition still counts as known."""
         for i, crystal in enumerate(pool):
             counts = reduced_counts(crystal.species)
             self.counts.append(counts)
             self.formulas.add(tuple(sorted(counts.items())))
             if max_atoms is not None and crystal.num_sites > max_atoms:
                 continue
+            message = disorder_message(crystal, "a substitution template")
+            if message:
+                self.disordered.append(message)
+                continue
             self.by_key.setdefault(anonymous_key(counts), []).append(i)
+        if self.disordered:
+            more = f" (and {len(self.disordered) - 1} more)" if len(self.disordered) > 1 else ""
+            warnings.warn(f"{self.disordered[0]}; skipped{more}", stacklevel=2)
         self._sites: dict[int, tuple[int, tuple[tuple[int, str], ...]]] = {}
 
     def __len__(self) -> int:
