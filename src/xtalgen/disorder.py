@@ -99,9 +99,12 @@ class OrderingSettings:
 
     Attributes:
         n: at most this many symmetry-distinct orderings per parent, lowest Ewald energy first.
-        supercell: diagonal supercell (a, b, c); None picks the smallest cell in which every
-            occupancy gives a whole number of atoms (:func:`min_supercell`).
+        supercell: diagonal supercell (a, b, c); None starts from the smallest cell in which
+            every occupancy gives a whole number of atoms (:func:`min_supercell`) and doubles
+            its shortest axis until it holds ``n`` distinct orderings or would exceed
+            ``grow_sites`` sites.
         max_sites: refuse a supercell larger than this (enumeration grows combinatorially).
+        grow_sites: an automatic supercell stops growing at this many sites.
         candidates: orderings kept from the transformation before symmetry deduplication.
         backend: ``"auto"`` (enumlib where ``enum.x`` is installed, else pymatgen),
             ``"pymatgen"`` or ``"enumlib"``.
@@ -110,6 +113,7 @@ class OrderingSettings:
     n: int = 10
     supercell: tuple[int, int, int] | None = None
     max_sites: int = 64
+    grow_sites: int = 32
     candidates: int = 200
     backend: str = "auto"
 
@@ -187,19 +191,28 @@ def enumerate_orderings(
     settings = settings or OrderingSettings()
     if crystal.is_ordered:
         return [crystal]
-    supercell = settings.supercell or min_supercell(crystal, settings.max_sites)
-    n_sites = crystal.num_sites * int(np.prod(supercell))
-    if n_sites > settings.max_sites:
-        raise XtalgenError(
-            f"{crystal.properties.get('source', 'structure')}: a {_cell(supercell)} supercell "
-            f"has {n_sites} sites, over the limit of {settings.max_sites}"
-        )
-    structure, charged = _ordering_structure(crystal, supercell)
     backend = settings.backend
     if backend == "auto":
         backend = "enumlib" if shutil.which("enum.x") else "pymatgen"
-    ranked = _run_transformation(structure, charged, backend, settings.candidates)
-    distinct = _distinct([item["structure"] for item in ranked], settings.n)
+    supercell = settings.supercell or min_supercell(crystal, settings.max_sites)
+    while True:
+        n_sites = crystal.num_sites * int(np.prod(supercell))
+        if n_sites > settings.max_sites:
+            raise XtalgenError(
+                f"{crystal.properties.get('source', 'structure')}: a {_cell(supercell)} "
+                f"supercell has {n_sites} sites, over the limit of {settings.max_sites}"
+            )
+        structure, charged = _ordering_structure(crystal, supercell)
+        ranked = _run_transformation(structure, charged, backend, settings.candidates)
+        distinct = _distinct([item["structure"] for item in ranked], settings.n)
+        bigger = _grown(crystal, supercell)
+        if (
+            settings.supercell is not None
+            or len(distinct) >= settings.n
+            or crystal.num_sites * int(np.prod(bigger)) > min(settings.grow_sites, settings.max_sites)
+        ):
+            break
+        supercell = bigger
     parent = str(crystal.properties.get("source") or crystal.formula)
     out: list[Crystal] = []
     for rank, index in enumerate(distinct[: settings.n]):
@@ -269,6 +282,13 @@ def _distinct(structures: Sequence, n: int) -> list[int]:
             if len(order) >= n:
                 break
     return order
+
+
+def _grown(crystal: Crystal, supercell: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``supercell`` doubled along its shortest axis."""
+    lengths = np.array(crystal.lattice_parameters[:3]) * supercell
+    axis = int(np.argmin(lengths))
+    return tuple(2 * s if i == axis else s for i, s in enumerate(supercell))  # type: ignore[return-value]
 
 
 def _cell(supercell: Sequence[int]) -> str:

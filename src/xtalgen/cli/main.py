@@ -29,7 +29,10 @@ def _root() -> None:
     """
 
 
-COMMAND_MODULES: tuple[str, ...] = ("demo", "data", "files", "train", "sample", "screen", "symmetry", "evaluate", "search")
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo", "data", "files", "train", "sample", "screen", "symmetry", "evaluate", "search",
+    "defects",
+)
 """Modules of ``xtalgen.cli`` that each define ``register(app)``; one line per command group."""
 
 

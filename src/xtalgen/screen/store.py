@@ -27,7 +27,7 @@ from xtalgen.errors import XtalgenError
 
 __all__ = ["CandidateStore"]
 
-_PROVENANCE = ("generator", "checkpoint", "seed", "model", "method")
+_PROVENANCE = ("generator", "checkpoint", "seed", "model", "method", "defect", "defect_kind")
 
 
 def _scalar(value: Any) -> Any:
