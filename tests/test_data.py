@@ -104,6 +104,7 @@ def test_complete_bundled_splits_have_published_counts() -> None:
     ]
     assert sorted(bundled) == [
         ("carbon24", "test"),
+        ("carbon24", "train"),
         ("carbon24", "val"),
         ("mpts52", "val"),
         ("perov5", "test"),

@@ -84,6 +84,12 @@ def info_command(
     )
     head.add_row("unreadable rows", str(summary.num_errors))
     head.add_row("property columns", ", ".join(map(str, ds.table.columns)))
+    known = {k for s in DATASETS.values() for k in (s.name, *s.aliases)}
+    if dataset.strip().lower() in known:
+        missing = [c for c in get_spec(dataset).property_columns if c not in ds.table.columns]
+        if missing:
+            head.add_row("missing here", f"{', '.join(missing)} (this split is bundled as "
+                         "structures only; no values are invented)")
     console.print(head)
 
     def counts(title: str, key: str, items: list[tuple[object, int]]) -> Table:

@@ -147,7 +147,11 @@ DATASETS: dict[str, DatasetSpec] = {
             description="10,153 carbon structures with 6-24 atoms per cell (AIRSS at 10 GPa, "
             "Pickard 2020; CDVAE split 60/20/20).",
             published_rows={"train": 6091, "val": 2032, "test": 2030},
-            bundled={"val": ("carbon_24/val.csv.gz",), "test": ("carbon_24/test.csv.gz",)},
+            bundled={
+                "train": ("carbon_24/train_structures.csv.gz",),  # structures only, no properties
+                "val": ("carbon_24/val.csv.gz",),
+                "test": ("carbon_24/test.csv.gz",),
+            },
             offline_splits={
                 "offline_train": "97% (seeded) of the standard val split (1/3 of train's size)",
                 "offline_val": "the other 3% of the standard val split",
