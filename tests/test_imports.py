@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models", "metrics", "relax", "diffraction"),
     ("search", "properties", "train", "defects"),
     ("pipelines", "screen"),
+    ("benchmark",),
     ("cli",),
 ]
 """Lowest first; the names of one tuple are peers that do not import each other."""

@@ -9,8 +9,8 @@ import typer
 
 from xtalgen.errors import XtalgenError
 
-EVAL_MODELS = {"mp20": "mp20", "mpts52": "mp20", "carbon24": "carbon", "perov5": "perovskite"}
-"""Coverage cutoffs per reference dataset (DiffCSP's MPTS-52 config reuses mp20's)."""
+EVAL_MODELS = ("mp20", "mpts52", "carbon24", "perov5")
+"""Named reference datasets (their coverage cutoffs: ``xtalgen.metrics.presets.EVAL_MODELS``)."""
 
 HELP = (
     "Evaluate generated crystals against a reference dataset.\n\n"
@@ -111,7 +111,9 @@ def evaluate(
     if is_path and not Path(reference).exists():
         raise XtalgenError(f"--reference must be one of {', '.join(EVAL_MODELS)} or an existing "
                            f"file or folder, got {reference!r}")
-    model = EVAL_MODELS.get(reference, "mp20") if eval_model == "auto" else eval_model
+    from xtalgen.metrics.presets import EVAL_MODELS as CUTOFF_MODELS
+
+    model = CUTOFF_MODELS.get(reference, "mp20") if eval_model == "auto" else eval_model
     crystals, source = _read_samples(samples)
     _say_disordered(crystals)
     if is_path:

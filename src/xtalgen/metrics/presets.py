@@ -8,7 +8,7 @@ the relaxation's RMSD takes its matcher too.
 
 from __future__ import annotations
 
-__all__ = ["ANGLE_TOLERANCE", "COVERAGE_CUTOFFS", "SYMPREC"]
+__all__ = ["ANGLE_TOLERANCE", "COVERAGE_CUTOFFS", "EVAL_MODELS", "SYMPREC"]
 
 SYMPREC = 0.1
 """spglib symmetry tolerance (angstrom) for space-group statistics (MatterGen, DiffCSP)."""
@@ -22,3 +22,11 @@ COVERAGE_CUTOFFS: dict[str, tuple[float, float]] = {
     "perovskite": (0.2, 4.0),
 }
 """(structure cutoff, composition cutoff) of COV-R / COV-P per evaluation model (CDVAE)."""
+
+EVAL_MODELS: dict[str, str] = {
+    "mp20": "mp20",
+    "mpts52": "mp20",
+    "carbon24": "carbon",
+    "perov5": "perovskite",
+}
+"""Benchmark dataset -> the evaluation model (coverage cutoffs) CDVAE used for it."""

@@ -9,8 +9,9 @@ Generators by name: :func:`xtalgen.models.registry.load_generator`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from xtalgen.crystal import Crystal
 
@@ -43,6 +44,12 @@ class Generator(ABC):
             condition: target properties, e.g. ``{"band_gap": 1.5}`` (eV), where supported.
             seed: makes the call reproducible.
         """
+
+    @classmethod
+    def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:
+        """Constructor options under which ``xtalgen benchmark`` runs this generator, given the
+        benchmark's training split (a retrieval pool, a composition prior). Default: none."""
+        return {}
 
     def save(self, path: str | Path) -> None:
         """Write the generator (weights, config) to ``path``."""

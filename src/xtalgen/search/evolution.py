@@ -117,6 +117,11 @@ class EvolutionarySearch(Generator):
 
     name = "evolution"
 
+    @classmethod
+    def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:
+        """Its own defaults (it needs the potential for a fitness), without progress bars."""
+        return {"progress": False}
+
     def __init__(self, *, config: EvolutionConfig | None = None, **overrides: Any) -> None:
         config = config or EvolutionConfig()
         config = apply_overrides(config, overrides, "evolution")

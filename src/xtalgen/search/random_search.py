@@ -160,6 +160,13 @@ class RandomSymmetricSearch(Generator):
 
     name = "random-search"
 
+    @classmethod
+    def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:
+        """Energy-free, with the training split's formulas as the DNG composition prior."""
+        formulas = sorted({c.formula for c in train})
+        return {"relax": False, "energies": False, "progress": False,
+                "compositions": formulas or None}
+
     def __init__(self, *, config: RandomSearchConfig | None = None, **overrides: Any) -> None:
         config = config or RandomSearchConfig()
         config = apply_overrides(config, overrides, "random-search")

@@ -129,6 +129,11 @@ class PrototypeSubstitution(Generator):
 
     name = "substitution"
 
+    @classmethod
+    def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:
+        """Energy-free and unrelaxed, with the training split as the template pool."""
+        return {"relax": False, "energies": False, "progress": False, "pool": list(train)}
+
     def __init__(self, *, config: SubstitutionConfig | None = None, **overrides: Any) -> None:
         config = config or SubstitutionConfig()
         config = apply_overrides(config, overrides, "substitution")

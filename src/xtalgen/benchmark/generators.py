@@ -1,0 +1,150 @@
+"""The generators a benchmark can run, and one way to sample each for CSP or DNG.
+
+Every generator comes from the registries that already exist, so a new family or checkpoint
+appears without editing the harness: the registered search methods
+(:data:`xtalgen.models.registry.GENERATORS`, built with their own
+:meth:`~xtalgen.models.base.Generator.benchmark_kwargs`), the shipped checkpoints whose
+provenance names the benchmark's dataset, and any checkpoint file given by path.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xtalgen.crystal import Crystal
+from xtalgen.errors import XtalgenError
+from xtalgen.models.base import Generator
+
+__all__ = ["GeneratorEntry", "available_generators", "build_generator", "sample_csp", "sample_dng"]
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    """One benchmark row's generator: ``name`` as the user writes it, ``kind`` (``search`` or a
+    learned family), and the checkpoint file when there is one."""
+
+    name: str
+    kind: str
+    checkpoint: Path | None = None
+
+
+def _checkpoint_info(path: Path) -> dict[str, Any]:
+    from xtalgen.models.checkpoint import read_checkpoint
+
+    data = read_checkpoint(path)
+    provenance = data.get("provenance") or {}
+    return {
+        "family": data.get("family", "iterative"),
+        "dataset": provenance.get("dataset"),
+        "wall_time_s": data.get("wall_time_s", provenance.get("wall_time_s")),
+    }
+
+
+def available_generators(task: str, dataset: str) -> list[GeneratorEntry]:
+    """Every registered search method that supports ``task`` and every shipped checkpoint of
+    ``dataset`` for ``task`` (by its name, ``DATASET-TASK-MODEL``), aliases resolved once."""
+    from xtalgen.checkpoints import shipped_checkpoints
+    from xtalgen.models.registry import GENERATORS
+
+    entries = [
+        GeneratorEntry(name, "search")
+        for name in GENERATORS
+        if task == "csp" or name != "evolution"  # evolution needs a composition
+    ]
+    seen: set[Path] = set()
+    for name, path in sorted(shipped_checkpoints().items()):
+        parts = name.split("-")
+        if len(parts) < 3 or parts[0] != dataset or parts[1] != task:
+            continue
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        entries.append(GeneratorEntry(name, _checkpoint_info(path)["family"], path))
+    return entries
+
+
+def resolve_generators(spec: str | Sequence[str], task: str, dataset: str) -> list[GeneratorEntry]:
+    """``"all"``, or names / checkpoint paths separated by commas."""
+    from xtalgen.checkpoints import shipped_checkpoints
+    from xtalgen.models.registry import GENERATORS
+
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not names or names == ["all"]:
+        return available_generators(task, dataset)
+    out: list[GeneratorEntry] = []
+    for name in names:
+        if name == "all":
+            out.extend(e for e in available_generators(task, dataset) if e not in out)
+        elif name in GENERATORS:
+            out.append(GeneratorEntry(name, "search"))
+        else:
+            path = shipped_checkpoints().get(name, Path(name))
+            if not path.exists():
+                known = ", ".join(e.name for e in available_generators(task, dataset))
+                raise XtalgenError(f"no generator or checkpoint named {name!r} (for {task} on "
+                                   f"{dataset}: {known})")
+            try:
+                kind = _checkpoint_info(path)["family"]
+            except Exception:  # unreadable: the run records the error in this generator's row
+                kind = "?"
+            out.append(GeneratorEntry(name, kind, path))
+    return out
+
+
+def build_generator(entry: GeneratorEntry, train: Sequence[Crystal], n_steps: int | None) -> Generator:
+    """The generator of ``entry``, built as the benchmark runs it."""
+    from xtalgen.models.registry import GENERATORS, load_generator
+
+    if entry.checkpoint is None:
+        module_name, class_name = GENERATORS[entry.name].split(":")
+        import importlib
+
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return load_generator(entry.name, **cls.benchmark_kwargs(train))
+    kwargs: dict[str, Any] = {"progress": False}
+    if n_steps is not None:
+        kwargs["n_steps"] = n_steps
+    return load_generator(entry.checkpoint, **kwargs)
+
+
+def cost_of(entry: GeneratorEntry, generator: Generator) -> dict[str, Any]:
+    """Parameters (learned models) and training seconds (from the checkpoint's provenance)."""
+    model = getattr(generator, "model", None)
+    params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
+    train_s = _checkpoint_info(entry.checkpoint)["wall_time_s"] if entry.checkpoint else None
+    return {"parameters": params, "train_s": None if train_s is None else float(train_s)}
+
+
+def sample_csp(generator: Generator, targets: Sequence[Crystal], k: int, seed: int) -> list[Crystal]:
+    """``k`` predictions per target, tagged with its ``material_id`` and ``sample_index``.
+
+    Learned models sample all targets in batches (``sample_csp``); other generators are asked
+    once per target for ``k`` crystals of its cell composition (seed ``seed + i``). A target a
+    generator cannot serve gets no predictions (it counts as a miss), not an error.
+    """
+    if hasattr(generator, "sample_csp"):
+        return list(generator.sample_csp(list(targets), k=k, seed=seed))
+    out: list[Crystal] = []
+    for i, target in enumerate(targets):
+        try:
+            crystals = generator.generate(k, composition=target.composition.formula, seed=seed + i)
+        except XtalgenError:
+            continue
+        mid = target.properties.get("material_id", str(i))
+        out.extend(
+            c.with_properties(material_id=mid, sample_index=j) for j, c in enumerate(crystals[:k])
+        )
+    return out
+
+
+def sample_dng(generator: Generator, n: int, seed: int) -> list[Crystal]:
+    """``n`` de novo crystals (fewer if the generator returns fewer)."""
+    kwargs: dict[str, Any] = {"seed": seed}
+    if "composition" in inspect.signature(generator.generate).parameters:
+        kwargs["composition"] = None
+    return list(generator.generate(n, **kwargs))

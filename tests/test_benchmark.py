@@ -1,0 +1,98 @@
+"""xtalgen benchmark: one protocol for every generator, on tiny generators and toy splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.test_train_loop import TINY, perovskites, quick_config
+
+from xtalgen.benchmark import BenchmarkConfig, available_generators, run_benchmark, runner
+from xtalgen.cli.main import main
+from xtalgen.models.iterative.generative import ModelConfig
+from xtalgen.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    import torch
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny")
+    crystals = perovskites()
+    train(ModelConfig(process="flow", task="csp", backbone=TINY), crystals[:10], crystals[10:],
+          quick_config(), out, provenance={"dataset": "toy"}, progress=False)
+    return out / "final.pt" if (out / "final.pt").exists() else next(out.glob("*.pt"))
+
+
+@pytest.fixture
+def toy_splits(monkeypatch):
+    """Test = 6 toy perovskites, train = 6 others: the protocol without the full splits."""
+    crystals = perovskites(12)
+
+    def load(dataset, split, preferred, fallback):
+        name = preferred if split == "auto" else split
+        return (crystals[:6], name) if "test" in name else (crystals[6:], name)
+
+    monkeypatch.setattr(runner, "_load", load)
+    return crystals
+
+
+def test_available_generators_come_from_the_registries() -> None:
+    names = [e.name for e in available_generators("csp", "perov5")]
+    assert {"random-search", "substitution", "evolution", "perov5-csp-flow"} <= set(names)
+    assert "mp20-csp-flow" not in names and "perov5-dng-flow" not in names
+    assert names.count("perov5-csp-wyckoff") + names.count("perov5-dng-wyckoff") <= 1
+    dng = [e.name for e in available_generators("dng", "perov5")]
+    assert "evolution" not in dng and "perov5-dng-flow" in dng
+
+
+def test_csp_protocol_cost_failures_and_resume(tmp_path: Path, toy_splits, tiny_checkpoint) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    config = BenchmarkConfig(task="csp", dataset="perov5", n=4, k=3, seed=1, out=tmp_path / "b",
+                             generators=f"substitution,{tiny_checkpoint},{broken}", n_steps=2,
+                             chunk=2, progress=False, n_jobs=1)
+    result = run_benchmark(config)
+    rows = {r["generator"]: r for r in result.rows}
+    sub, tiny, bad = rows["substitution"], rows[str(tiny_checkpoint)], rows[str(broken)]
+    assert bad["error"] and sub["error"] is None and tiny["error"] is None
+    for row in (sub, tiny):
+        assert row["n_targets"] == 4 and row["n_samples"] <= 12
+        curve = {int(j): v for j, v in row["match_curve"].items()}
+        assert list(curve) == [1, 2, 3] and curve[1] <= curve[2] <= curve[3] == row["match@3"]
+        assert row["sample_s_per_1000"] > 0 and row["cached_chunks"] == 0
+    assert tiny["parameters"] > 0 and tiny["kind"] == "iterative"
+    assert sub["parameters"] is None and sub["kind"] == "search"
+    table = result.files["markdown"].read_text()
+    assert "| substitution | search |" in table and "match@3" in table
+    assert result.files["csv"].is_file() and result.files["match_vs_k"].is_file()
+    assert result.files["quality_vs_cost"].is_file()
+    saved = json.loads((tmp_path / "b" / "benchmark.json").read_text())
+    assert saved["harness_overhead_s"] is not None
+    # a second run takes every sample from the cache and gives the same numbers
+    again = {r["generator"]: r for r in run_benchmark(config).rows}
+    assert again["substitution"]["cached_chunks"] == 2
+    assert again["substitution"]["match@3"] == sub["match@3"]
+    assert again[str(tiny_checkpoint)]["match@1"] == tiny["match@1"]
+
+
+def test_dng_protocol(tmp_path: Path, toy_splits) -> None:
+    config = BenchmarkConfig(task="dng", dataset="perov5", n=8, out=tmp_path / "d",
+                             generators="random-search", chunk=4, progress=False, n_jobs=1)
+    (row,) = run_benchmark(config).rows
+    assert row["error"] is None, row["error"]
+    assert row["n_samples"] == 8 and 0 <= row["valid"] <= 1 and 0 <= row["p1_share"] <= 1
+    assert "cov_recall" in row and "sg_tvd" in row
+    assert (tmp_path / "d" / "dng_metrics.png").is_file()
+
+
+def test_cli_errors_and_help(tmp_path: Path, capsys) -> None:
+    from xtalgen.errors import XtalgenError
+
+    with pytest.raises(XtalgenError, match="no generator or checkpoint named 'nope'"):
+        run_benchmark(BenchmarkConfig(generators="nope", out=tmp_path))
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--task", "xyz", "--out", str(tmp_path)])
+    assert "task must be csp or dng" in capsys.readouterr().err
