@@ -203,10 +203,14 @@ def screen(
         for cid in tqdm(new, desc="validity", disable=not config.progress, leave=False):
             valid[cid] = (False, False) if cid in extra else _validity(by_cid[cid])
         passes = {cid: s and (c or not config.require_comp_valid) for cid, (s, c) in valid.items()}
+        # orderings of a disordered input are symmetry-distinct by construction; the
+        # order-disorder-aware matcher would merge them before their energies are known
         candidates = [
             c
             for c in cids
-            if c not in extra and ((stages.get(c) not in (None, "invalid")) or passes.get(c))
+            if c not in extra
+            and "parent_cid" not in by_cid[c].properties
+            and ((stages.get(c) not in (None, "invalid")) or passes.get(c))
         ]
         duplicates = _find_duplicates(by_cid, candidates) if config.dedup else {}
         with store.transaction():
@@ -421,7 +425,13 @@ def _sun(store: CandidateStore, config: ScreenConfig) -> None:
         return  # an interrupted run: S.U.N. waits until every candidate is done
     crystals = [store.crystal(r) for r in rows]
     n_jobs = 1 if (config.n_workers or 2) <= 1 else config.n_workers
-    unique = unique_mask(crystals, preset="disordered", n_jobs=n_jobs, progress=config.progress)
+    # disordered inputs are not candidates themselves (their orderings are, if screened): left
+    # in, every ordering would count as a duplicate of its parent under this matcher
+    members = [i for i, r in enumerate(rows) if r.get("stage") != "disordered"]
+    unique = np.zeros(len(rows), dtype=bool)
+    if members:
+        unique[members] = unique_mask([crystals[i] for i in members], preset="disordered",
+                                      n_jobs=n_jobs, progress=config.progress)
     unique &= np.array([r.get("stage") != "duplicate" for r in rows])
     reference = _load_novelty_reference(config.novelty_reference)
     if reference is None:
