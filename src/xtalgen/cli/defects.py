@@ -9,26 +9,11 @@ from typing import Annotated
 
 import typer
 
+from xtalgen.cli.options import parse_supercell
+
 
 def register(app: typer.Typer) -> None:
     app.command("defects")(defects)
-
-
-def _parse_supercell(text: str) -> tuple[int, int, int] | None:
-    """``"2x2x2"`` -> (2, 2, 2); ``"auto"`` -> None."""
-    from xtalgen.errors import XtalgenError
-
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        cell = tuple(int(x) for x in text.lower().split("x"))
-    except ValueError:
-        cell = ()
-    if len(cell) != 3 or min(cell) < 1:
-        raise XtalgenError(
-            f"--supercell looks like 2x2x2 (three positive integers) or auto, got {text!r}"
-        )
-    return cell  # type: ignore[return-value]
 
 
 def _parse_substitutions(text: str | None) -> dict[str, list[str]]:
@@ -159,7 +144,7 @@ def defects(
     from xtalgen.errors import XtalgenError
     from xtalgen.relax import get_potential
 
-    cell = _parse_supercell(supercell)
+    cell = parse_supercell(supercell)
     subs = _parse_substitutions(substitutions)
     inserts = _parse_elements(interstitials)
     if not (vacancies or subs or inserts):

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from xtalgen.cli.options import parse_supercell
+
 
 def register(app: typer.Typer) -> None:
     app.command("screen")(screen)
@@ -40,21 +42,6 @@ def _parse_reject(text: str) -> tuple[tuple[int, float], ...]:
         raise XtalgenError(
             f"--reject-ehull must look like 50:2.0,100:1.2,200:0.5, got {text!r}"
         ) from None
-
-
-def _parse_supercell(text: str | None) -> tuple[int, int, int] | None:
-    """``"2x2x1"`` -> (2, 2, 1); None stays None."""
-    from xtalgen.errors import XtalgenError
-
-    if text is None:
-        return None
-    try:
-        cell = tuple(int(x) for x in text.lower().split("x"))
-    except ValueError:
-        cell = ()
-    if len(cell) != 3 or min(cell) < 1:
-        raise XtalgenError(f"a supercell looks like 2x2x1 (three positive integers), got {text!r}")
-    return cell  # type: ignore[return-value]
 
 
 def screen(
@@ -142,7 +129,7 @@ def screen(
         progress=progress,
         order=order,
         order_method=order_method,
-        order_supercell=_parse_supercell(order_supercell),
+        order_supercell=parse_supercell(order_supercell, "--order-supercell"),
     )
     if order_method not in ("ewald", "sqs"):
         from xtalgen.errors import XtalgenError
