@@ -168,3 +168,24 @@ def test_cli_na_k_orderings_with_chgnet(tmp_path: Path, capsys) -> None:
     for row in store.rows("parent_cid"):
         assert store.initial(row).composition.get_el_amt_dict() == {"Na": 4, "K": 4, "Cl": 8}
     assert "best_e_above_hull" in rows[0] or all(r["stage"] == "failed" for r in orderings)
+
+
+def test_templates_and_evaluate_name_disordered_files(tmp_path: Path, capsys) -> None:
+    from xtalgen.cli.evaluate import _say_disordered
+    from xtalgen.cli.sample import _template_pool
+    from xtalgen.search.prototypes import PrototypeIndex
+
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    nak_cif(folder)
+    xio.write([fcc(["Cu"] * 4, 3.6)], folder / "cu.cif")
+    pool = _template_pool(str(folder))
+    assert len(pool) == 1 and pool[0].is_ordered
+    err = capsys.readouterr().err
+    assert "nak.cif: site 0 (Na:0.5 K:0.5)" in err and "not used as a template" in err
+    crystals = xio.read(folder / "nak.cif")
+    _say_disordered(crystals)
+    assert "majority species" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="substitution template"):
+        index = PrototypeIndex(crystals)
+    assert index.disordered and not index.by_key
