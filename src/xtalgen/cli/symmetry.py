@@ -56,7 +56,11 @@ def _report(crystal: Crystal, symprec: float, angle_tolerance: float) -> None:
     if not crystal.is_ordered:
         number, symbol = _spacegroup_of(crystal, symprec, angle_tolerance)
         console.print(f"  space group      {symbol} ({number}), {W.crystal_system(number)}")
-        console.print("  Wyckoff sites    not available for a disordered structure")
+        from xtalgen.disorder import disordered_sites, site_label
+
+        first = site_label(crystal, disordered_sites(crystal)[0])
+        console.print(f"  Wyckoff sites    not available: {first} is partially occupied (the "
+                      "space group above treats each mixed occupancy as one species)")
         return
     try:
         rep = W.encode(crystal, symprec, angle_tolerance, fallback_symprecs=())
