@@ -48,7 +48,7 @@ def test_symmetry_report(tmp_path) -> None:
 def test_disordered_structure_has_no_wyckoff_table() -> None:
     result = run_cli(str(FIXTURES / "good" / "alloy_disordered.cif"))
     assert result.returncode == 0, result.stderr
-    assert "not available: site 0" in result.stdout and "partially occupied" in result.stdout
+    assert "not available: site 3 (Cu:0.6 Au:0.4) is partially occupied" in result.stdout
 
 
 def test_bad_file_is_one_error_line() -> None:
