@@ -22,6 +22,7 @@ def columns(task: str, k: int, rows: Sequence[dict[str, Any]]) -> list[str]:
         quality = ["valid", "struct_valid", "comp_valid", "cov_recall", "cov_precision",
                    "wdist_density", "wdist_num_elems", "wdist_prop", "unique", "novel",
                    "p1_share", "sg_tvd", "sun", "sun_strict"]
+    quality = list(dict.fromkeys(quality))  # k = 1: the @1 and @k columns are one
     present = [c for c in quality if any(r.get(c) is not None for r in rows)]
     return ["generator", "kind", *present, *COST, "error"]
 
