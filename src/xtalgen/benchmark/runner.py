@@ -127,14 +127,15 @@ def _slug(name: str) -> str:
 
 
 def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, progress: bool):
-    """Run ``make(payload, index)`` for each chunk not cached yet; (crystals, seconds, cached)."""
+    """Run ``make(payload, index)`` for each chunk not cached yet; (crystals, sampling seconds
+    of all chunks as measured when made, number of cached chunks, seconds spent in this call)."""
     from tqdm.auto import tqdm
 
     from xtalgen import io as xio
 
     folder.mkdir(parents=True, exist_ok=True)
     crystals: list[Crystal] = []
-    seconds, cached = 0.0, 0
+    seconds, cached, now = 0.0, 0, 0.0
     for index, payload in tqdm(jobs, desc=desc, unit="chunk", disable=not progress):
         data, meta = folder / f"chunk-{index:04d}.extxyz", folder / f"chunk-{index:04d}.json"
         if meta.is_file():
@@ -147,12 +148,13 @@ def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, p
             start = time.perf_counter()
             part = make(payload, index)
             info = {"n": len(part), "seconds": time.perf_counter() - start}
+            now += info["seconds"]
             if part:
                 xio.write(part, data)
             meta.write_text(json.dumps(info))
         crystals.extend(part)
         seconds += info["seconds"]
-    return crystals, seconds, cached
+    return crystals, seconds, cached, now
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
@@ -208,12 +210,12 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
         if config.task == "csp":
             jobs = [(i, targets[s : s + config.chunk])
                     for i, s in enumerate(range(0, len(targets), config.chunk))]
-            samples, sample_s, cached = _cached_chunks(
+            samples, sample_s, cached, spent_now = _cached_chunks(
                 folder, jobs, lambda part, i: sample_csp(generator, part, config.k, config.seed),
                 entry.name, config.progress)
         else:
             sizes = [min(config.chunk, config.n - s) for s in range(0, config.n, config.chunk)]
-            samples, sample_s, cached = _cached_chunks(
+            samples, sample_s, cached, spent_now = _cached_chunks(
                 folder, list(enumerate(sizes)),
                 lambda size, i: sample_dng(generator, size, config.seed + i),
                 entry.name, config.progress)
@@ -221,7 +223,7 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
         row["sample_s"] = round(sample_s, 2)
         row["sample_s_per_1000"] = round(1000 * sample_s / max(len(samples), 1), 2)
         row["cached_chunks"] = cached
-        spent += sample_s
+        spent += spent_now
         if not samples:
             raise XtalgenError("no samples")
         start = time.perf_counter()
