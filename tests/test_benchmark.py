@@ -96,3 +96,14 @@ def test_cli_errors_and_help(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["benchmark", "--task", "xyz", "--out", str(tmp_path)])
     assert "task must be csp or dng" in capsys.readouterr().err
+
+
+def test_time_limit_makes_a_row_and_keeps_the_chunks(tmp_path: Path, toy_splits) -> None:
+    config = BenchmarkConfig(task="csp", dataset="perov5", n=6, k=2, out=tmp_path / "t",
+                             generators="substitution", chunk=2, time_limit_s=0.0,
+                             progress=False, n_jobs=1)
+    (row,) = run_benchmark(config).rows
+    assert "time limit" in row["error"] and "2 of 3 chunks left" in row["error"]
+    config.time_limit_s = None
+    (row,) = run_benchmark(config).rows
+    assert row["error"] is None and row["cached_chunks"] == 1

@@ -60,6 +60,8 @@ class BenchmarkConfig:
         corrected: CSP: also METRe and cRMSE (arXiv 2509.12178; for Carbon-24's duplicates).
         stability: DNG: S.U.N. of the first ``n_sun`` samples (CHGNet relaxation, bundled hull).
         chunk: targets (CSP) or samples (DNG) per cached chunk.
+        time_limit_s: a generator whose sampling passes this many seconds in one run stops at
+            the next chunk and becomes a row with that error (its chunks stay cached).
     """
 
     task: str = "csp"
@@ -76,6 +78,7 @@ class BenchmarkConfig:
     stability: bool = False
     n_sun: int = 200
     chunk: int = 250
+    time_limit_s: float | None = None
     n_jobs: int | None = None
     progress: bool = True
 
@@ -126,7 +129,8 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, progress: bool):
+def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, progress: bool,
+                   time_limit_s: float | None = None):
     """Run ``make(payload, index)`` for each chunk not cached yet; (crystals, sampling seconds
     of all chunks as measured when made, number of cached chunks, seconds spent in this call)."""
     from tqdm.auto import tqdm
@@ -136,7 +140,8 @@ def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, p
     folder.mkdir(parents=True, exist_ok=True)
     crystals: list[Crystal] = []
     seconds, cached, now = 0.0, 0, 0.0
-    for index, payload in tqdm(jobs, desc=desc, unit="chunk", disable=not progress):
+    bar = tqdm(jobs, desc=desc, unit="chunk", disable=not progress)
+    for position, (index, payload) in enumerate(bar):
         data, meta = folder / f"chunk-{index:04d}.extxyz", folder / f"chunk-{index:04d}.json"
         if meta.is_file():
             info = json.loads(meta.read_text())
@@ -149,6 +154,15 @@ def _cached_chunks(folder: Path, jobs: list[tuple[int, Any]], make, desc: str, p
             part = make(payload, index)
             info = {"n": len(part), "seconds": time.perf_counter() - start}
             now += info["seconds"]
+            left = len(jobs) - 1 - position
+            if time_limit_s is not None and now > time_limit_s and left:
+                if part:
+                    xio.write(part, data)
+                meta.write_text(json.dumps(info))
+                raise XtalgenError(
+                    f"sampling time limit of {time_limit_s:g} s reached with {left} of "
+                    f"{len(jobs)} chunks left (the finished ones are cached: run again to go on)"
+                )
             if part:
                 xio.write(part, data)
             meta.write_text(json.dumps(info))
@@ -212,13 +226,13 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
                     for i, s in enumerate(range(0, len(targets), config.chunk))]
             samples, sample_s, cached, spent_now = _cached_chunks(
                 folder, jobs, lambda part, i: sample_csp(generator, part, config.k, config.seed),
-                entry.name, config.progress)
+                entry.name, config.progress, config.time_limit_s)
         else:
             sizes = [min(config.chunk, config.n - s) for s in range(0, config.n, config.chunk)]
             samples, sample_s, cached, spent_now = _cached_chunks(
                 folder, list(enumerate(sizes)),
                 lambda size, i: sample_dng(generator, size, config.seed + i),
-                entry.name, config.progress)
+                entry.name, config.progress, config.time_limit_s)
         row["n_samples"] = len(samples)
         row["sample_s"] = round(sample_s, 2)
         row["sample_s_per_1000"] = round(1000 * sample_s / max(len(samples), 1), 2)

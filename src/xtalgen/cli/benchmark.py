@@ -41,6 +41,11 @@ def benchmark(
                      ] = "auto",
     jobs: Annotated[int, typer.Option(help="Worker processes for evaluation (0 = all CPUs).")
                     ] = 0,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Seconds of sampling per generator in this run; a "
+                                   "generator past it is a row with that error (its finished "
+                                   "chunks stay cached for the next run).")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Run generators through one protocol and print one table with quality and cost.
@@ -58,7 +63,8 @@ def benchmark(
     config = BenchmarkConfig(task=task, dataset=dataset, generators=generators, n=n, k=k,
                              seed=seed, out=out, n_steps=steps, corrected=corrected,
                              stability=stability, n_sun=n_sun, split=split,
-                             n_jobs=None if jobs <= 0 else jobs, progress=progress)
+                             n_jobs=None if jobs <= 0 else jobs, time_limit_s=time_limit,
+                             progress=progress)
     result = run_benchmark(config)
     console = Console()
     typer.echo(result.files["markdown"].read_text())
