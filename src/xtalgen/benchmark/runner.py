@@ -61,7 +61,8 @@ class BenchmarkConfig:
         stability: DNG: S.U.N. of the first ``n_sun`` samples (CHGNet relaxation, bundled hull).
         chunk: targets (CSP) or samples (DNG) per cached chunk.
         time_limit_s: a generator whose sampling passes this many seconds in one run stops at
-            the next chunk and becomes a row with that error (its chunks stay cached).
+            the next chunk boundary (checked between chunks: a smaller ``chunk`` stops sooner)
+            and becomes a row with that error (its chunks stay cached).
     """
 
     task: str = "csp"
