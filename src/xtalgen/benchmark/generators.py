@@ -98,14 +98,10 @@ def resolve_generators(spec: str | Sequence[str], task: str, dataset: str) -> li
 
 def build_generator(entry: GeneratorEntry, train: Sequence[Crystal], n_steps: int | None) -> Generator:
     """The generator of ``entry``, built as the benchmark runs it."""
-    from xtalgen.models.registry import GENERATORS, load_generator
+    from xtalgen.models.registry import generator_class, load_generator
 
     if entry.checkpoint is None:
-        module_name, class_name = GENERATORS[entry.name].split(":")
-        import importlib
-
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return load_generator(entry.name, **cls.benchmark_kwargs(train))
+        return load_generator(entry.name, **generator_class(entry.name).benchmark_kwargs(train))
     kwargs: dict[str, Any] = {"progress": False}
     if n_steps is not None:
         kwargs["n_steps"] = n_steps

@@ -17,7 +17,7 @@ from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.learned import load_model
 
-__all__ = ["GENERATORS", "load_generator"]
+__all__ = ["GENERATORS", "generator_class", "load_generator"]
 
 
 GENERATORS: dict[str, str] = {
@@ -29,14 +29,18 @@ GENERATORS: dict[str, str] = {
 from their checkpoint files instead (see :func:`load_generator`)."""
 
 
+def generator_class(name: str) -> type[Generator]:
+    """The class of a registered generator (imported when asked for)."""
+    module_name, class_name = GENERATORS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def load_generator(name_or_path: str | Path, **kwargs: Any) -> Generator:
     """A generator by registered name (``"random-search"``), shipped checkpoint name
     (``"perov5-csp-flow"``) or checkpoint file path."""
     key = str(name_or_path)
     if key in GENERATORS:
-        module_name, class_name = GENERATORS[key].split(":")
-        cls = getattr(importlib.import_module(module_name), class_name)
-        return cls(**kwargs)
+        return generator_class(key)(**kwargs)
     shipped = shipped_checkpoints()
     path = shipped.get(key, Path(key))
     if path.exists():
