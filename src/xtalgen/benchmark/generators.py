@@ -9,7 +9,6 @@ provenance names the benchmark's dataset, and any checkpoint file given by path.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,6 @@ def _checkpoint_info(path: Path) -> dict[str, Any]:
     provenance = data.get("provenance") or {}
     return {
         "family": data.get("family", "iterative"),
-        "dataset": provenance.get("dataset"),
         "wall_time_s": data.get("wall_time_s", provenance.get("wall_time_s")),
     }
 
@@ -140,7 +138,4 @@ def sample_csp(generator: Generator, targets: Sequence[Crystal], k: int, seed: i
 
 def sample_dng(generator: Generator, n: int, seed: int) -> list[Crystal]:
     """``n`` de novo crystals (fewer if the generator returns fewer)."""
-    kwargs: dict[str, Any] = {"seed": seed}
-    if "composition" in inspect.signature(generator.generate).parameters:
-        kwargs["composition"] = None
-    return list(generator.generate(n, **kwargs))
+    return list(generator.generate(n, seed=seed))

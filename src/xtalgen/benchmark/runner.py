@@ -245,7 +245,7 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
         if config.task == "csp":
             row.update(_evaluate_csp(samples, targets, config))
         else:
-            row.update(_evaluate_dng(samples, config, train, entry.name))
+            row.update(_evaluate_dng(samples, targets, config, train, entry.name))
         row["eval_s"] = round(time.perf_counter() - start, 2)
         spent += row["eval_s"]
     except Exception as exc:  # a failing generator is a row, never the end of the run
@@ -285,12 +285,11 @@ def _match_curve(table, n_targets: int, k: int) -> dict[int, float]:
     return {j: float((best < j).sum() / n_targets) for j in range(1, k + 1)}
 
 
-def _evaluate_dng(samples: list[Crystal], config: BenchmarkConfig, train: list[Crystal],
-                  name: str) -> dict[str, Any]:
+def _evaluate_dng(samples: list[Crystal], test: list[Crystal], config: BenchmarkConfig,
+                  train: list[Crystal], name: str) -> dict[str, Any]:
     from xtalgen.metrics import DNGConfig, evaluate_dng
     from xtalgen.metrics.presets import EVAL_MODELS
 
-    test, _ = _load(config.dataset, config.split, "test", "offline_test")
     dng = DNGConfig(eval_model=EVAL_MODELS.get(config.dataset, "mp20"), seed=config.seed,
                     n_subsample=min(1000, len(samples)), n_jobs=config.n_jobs,
                     progress=config.progress)
