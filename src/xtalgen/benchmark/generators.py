@@ -3,8 +3,8 @@
 Every generator comes from the registries that already exist, so a new family or checkpoint
 appears without editing the harness: the registered search methods
 (:data:`xtalgen.models.registry.GENERATORS`, built with their own
-:meth:`~xtalgen.models.base.Generator.benchmark_kwargs`), the shipped checkpoints whose
-provenance names the benchmark's dataset, and any checkpoint file given by path.
+:meth:`~xtalgen.models.base.Generator.benchmark_kwargs`), the shipped checkpoints named
+``DATASET-TASK-MODEL`` for the benchmark's dataset and task, and any checkpoint file given by path.
 """
 
 from __future__ import annotations
