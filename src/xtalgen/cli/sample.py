@@ -59,7 +59,7 @@ def sample(
     ] = 1.0,
     top_k: Annotated[
         int, typer.Option("--top-k", help="Autoregressive checkpoints: sample among the k most "
-                          "likely tokens (0: all).")
+                          "likely tokens (0: the model's default; all for wyckoff, 10 for cif-lm).")
     ] = 0,
     min_distance: Annotated[
         float, typer.Option("--min-distance", help="Autoregressive checkpoints: draw again a "
@@ -101,7 +101,8 @@ def sample(
                                "checkpoints only")
         if temperature < 0 or min_distance < 0:
             raise XtalgenError("--temperature and --min-distance must be >= 0")
-        gen.temperature, gen.top_k = temperature, (top_k or None)
+        gen.temperature = temperature
+        gen.top_k = top_k or gen.top_k
         gen.min_distance = min_distance or None
     if templates or relax_steps:
         from xtalgen.pipelines.templated_csp import TemplatedCSP
@@ -122,7 +123,28 @@ def sample(
     out.mkdir(parents=True, exist_ok=True)
     xio.write(crystals, out / "cif", fmt="cif")
     xio.write(crystals, out / "samples.extxyz")
+    _write_texts(crystals, report or {}, out)
     typer.echo(f"{len(crystals)} crystals in {elapsed:.1f} s -> {out / 'samples.extxyz'}, {out / 'cif'}/")
+
+
+def _write_texts(crystals: list, report: dict, out: Path) -> None:
+    """A text model's generated texts as written (OUT/text/<index>.cif) and the texts that did
+    not parse, with their reasons (OUT/failed_texts.jsonl)."""
+    import json
+
+    texts = [(c.properties.get("index", i), c.properties["cif_text"])
+             for i, c in enumerate(crystals) if "cif_text" in c.properties]
+    if texts:
+        (out / "text").mkdir(exist_ok=True)
+        for index, text in texts:
+            (out / "text" / f"{index:05d}.cif").write_text(text)
+    failed = report.get("failed_texts") or []
+    if failed:
+        with open(out / "failed_texts.jsonl", "w") as handle:
+            for record in failed:
+                handle.write(json.dumps(record) + "\n")
+        typer.echo(f"{len(failed)} generated texts did not parse -> {out / 'failed_texts.jsonl'}",
+                   err=True)
 
 
 def _template_pool(spec: str) -> list:

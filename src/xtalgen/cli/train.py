@@ -17,8 +17,8 @@ def register(app: typer.Typer) -> None:
 def train_command(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (perov5, mp20, ...) or path.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
-    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM) or wyckoff (the Wyckoff-token transformer, CrystalFormer-style).")] = "diffusion",
-    task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo); a wyckoff model serves both.")] = "csp",
+    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM), wyckoff (the Wyckoff-token transformer, CrystalFormer-style) or cif-lm (a language model over symmetrised CIF text, CrystaLLM-style).")] = "diffusion",
+    task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo); a wyckoff or cif-lm model serves both.")] = "csp",
     lattice_repr: Annotated[str, typer.Option("--lattice-repr", help="ks (rotation-free log form) or matrix (DiffCSP).")] = "ks",
     type_path: Annotated[str, typer.Option("--type-path", help="Flow DNG atom types: masked (discrete, absorbing state) or analog (continuous one-hot).")] = "masked",
     split: Annotated[str, typer.Option("--split", help="Training split.")] = "offline_train",
@@ -28,9 +28,9 @@ def train_command(
     lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="Cosine decay over --max-steps (steps) or over the --max-time budget (time).")] = "steps",
     batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
     lr: Annotated[float, typer.Option("--lr", help="Peak AdamW learning rate.")] = 5e-4,
-    hidden_dim: Annotated[int, typer.Option("--hidden-dim", help="Backbone width (wyckoff: transformer d_model, heads of 32).")] = 256,
+    hidden_dim: Annotated[int, typer.Option("--hidden-dim", help="Backbone width (wyckoff, cif-lm: transformer d_model, heads of 32).")] = 256,
     num_layers: Annotated[int, typer.Option("--num-layers")] = 4,
-    dropout: Annotated[float, typer.Option("--dropout", help="wyckoff: transformer dropout.")] = 0.1,
+    dropout: Annotated[float, typer.Option("--dropout", help="wyckoff, cif-lm: transformer dropout.")] = 0.1,
     val_every: Annotated[int, typer.Option("--val-every")] = 1000,
     checkpoint_every: Annotated[float, typer.Option("--checkpoint-every", help="Seconds between checkpoints.")] = 300.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -40,6 +40,7 @@ def train_command(
 ) -> None:
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
+    from xtalgen.models.autoregressive.cif_lm import CifLMConfig
     from xtalgen.models.autoregressive.wyckoff import WyckoffConfig
     from xtalgen.models.checkpoint import git_commit
     from xtalgen.models.iterative.flow import TYPE_PATHS, FlowConfig
@@ -54,15 +55,18 @@ def train_command(
         raise XtalgenError(f"--lr-schedule must be steps or time, got {lr_schedule!r}")
     if lr_schedule == "time" and not max_time:
         raise XtalgenError("--lr-schedule time needs --max-time (the time budget in seconds)")
-    if model not in ("diffusion", "flow", "wyckoff"):
-        raise XtalgenError(f"--model must be diffusion, flow or wyckoff, got {model!r}")
-    if model == "wyckoff" and hidden_dim % 32:
-        raise XtalgenError(f"--hidden-dim must be a multiple of 32 for wyckoff, got {hidden_dim}")
+    if model not in ("diffusion", "flow", "wyckoff", "cif-lm"):
+        raise XtalgenError(f"--model must be diffusion, flow, wyckoff or cif-lm, got {model!r}")
+    if model in ("wyckoff", "cif-lm") and hidden_dim % 32:
+        raise XtalgenError(f"--hidden-dim must be a multiple of 32 for {model}, got {hidden_dim}")
     train_set = load_dataset(dataset, split)
     val_set = load_dataset(dataset, val_split) if val_split else None
+    core = TransformerConfig(d_model=hidden_dim, num_layers=num_layers,
+                             num_heads=hidden_dim // 32, dropout=dropout)
     if model == "wyckoff":
-        model_config = WyckoffConfig(transformer=TransformerConfig(
-            d_model=hidden_dim, num_layers=num_layers, num_heads=hidden_dim // 32, dropout=dropout))
+        model_config = WyckoffConfig(transformer=core)
+    elif model == "cif-lm":
+        model_config = CifLMConfig(transformer=core)
     else:
         model_config = ModelConfig(
             process=model, task=task, lattice_repr=lattice_repr,

@@ -42,6 +42,7 @@ __all__ = ["FAMILIES", "LearnedGenerator", "composition_species", "family_genera
 FAMILIES: dict[str, str] = {
     "iterative": "xtalgen.models.iterative.generator:IterativeGenerator",
     "wyckoff": "xtalgen.models.autoregressive.wyckoff:WyckoffGenerator",
+    "cif-lm": "xtalgen.models.autoregressive.cif_lm:CifLMGenerator",
 }
 """Family name (as recorded in checkpoints) -> ``"module:Class"`` of its generator."""
 
