@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from xtalgen.data import load_dataset
 from xtalgen.errors import XtalgenError
 from xtalgen.matching import get_matcher
@@ -115,7 +116,7 @@ def test_crystallm_checks(pair) -> None:
     lines = good.splitlines()
     site = lines[-1].split()
     site[2] = str(int(site[2]) + 1)  # a multiplicity that no longer adds up
-    assert not check_cif_text("\n".join(lines[:-1] + [" ".join(site)]) + "\n").multiplicity
+    assert not check_cif_text("\n".join([*lines[:-1], " ".join(site)]) + "\n").multiplicity
     squeezed = good.replace("_cell_angle_alpha 90.0000", "_cell_angle_alpha 5.0000")
     assert not check_cif_text(squeezed).sensible
     summary = cif_validity([good, "data_garbage"], n_jobs=1, progress=False)

@@ -16,8 +16,11 @@ __all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "shipped_checkpoints"]
 
 CHECKPOINT_DIR = Path(__file__).parent
 
-ALIASES = {"mp20-csp-wyckoff": "mp20-dng-wyckoff", "perov5-csp-wyckoff": "perov5-dng-wyckoff"}
-"""Second names of one file: a Wyckoff transformer serves DNG and CSP alike."""
+ALIASES = {"mp20-csp-wyckoff": "mp20-dng-wyckoff", "perov5-csp-wyckoff": "perov5-dng-wyckoff",
+           "mp20-csp-cif-lm": "mp20-cif-lm", "mp20-dng-cif-lm": "mp20-cif-lm",
+           "perov5-csp-cif-lm": "perov5-cif-lm", "perov5-dng-cif-lm": "perov5-cif-lm"}
+"""Second names of one file: a Wyckoff transformer or a CIF language model serves DNG and CSP
+alike (the ``DATASET-TASK-MODEL`` names let ``xtalgen benchmark`` find it for either task)."""
 
 
 def shipped_checkpoints() -> dict[str, Path]:

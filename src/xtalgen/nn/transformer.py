@@ -53,15 +53,38 @@ class TransformerConfig:
 
 
 class KVCache:
-    """Keys and values of the positions seen so far, one (B, heads, T, head_dim) pair per layer."""
+    """Keys and values of the positions seen so far, one (B, heads, T, head_dim) pair per layer.
 
-    def __init__(self, num_layers: int) -> None:
+    The buffers are allocated once for ``max_len`` positions and written in place, so a step
+    copies only its new positions (concatenating the history at every step would move O(T)
+    memory per step, O(T^2) per sequence: the bottleneck of long texts on the CPU)."""
+
+    def __init__(self, num_layers: int, max_len: int | None = None) -> None:
         self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers
+        self.lengths = [0] * num_layers
+        self.max_len = max_len
 
     @property
     def length(self) -> int:
-        first = self.layers[0]
-        return 0 if first is None else first[0].shape[2]
+        return self.lengths[0]
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new positions' keys and values; return those of every position so far."""
+        start = self.lengths[layer]
+        end = start + k.shape[2]
+        buffers = self.layers[layer]
+        if buffers is None or end > buffers[0].shape[2]:
+            capacity = max(end, self.max_len or 0, 2 * buffers[0].shape[2] if buffers else 0)
+            shape = (k.shape[0], k.shape[1], capacity, k.shape[3])
+            grown = (k.new_empty(shape), v.new_empty(shape))
+            if buffers is not None:
+                grown[0][:, :, :start] = buffers[0][:, :, :start]
+                grown[1][:, :, :start] = buffers[1][:, :, :start]
+            buffers = self.layers[layer] = grown
+        buffers[0][:, :, start:end] = k
+        buffers[1][:, :, start:end] = v
+        self.lengths[layer] = end
+        return buffers[0][:, :, :end], buffers[1][:, :, :end]
 
 
 class CausalSelfAttention(nn.Module):
@@ -77,13 +100,13 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         batch, length, dim = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        past = cache.layers[layer] if cache is not None else None
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        past = cache.lengths[layer] if cache is not None else 0
         if cache is not None:
-            cache.layers[layer] = (k, v)
+            k, v = cache.append(layer, k, v)
         dropout = self.dropout if self.training else 0.0
-        if past is None:
+        if past and length == 1:  # one new position sees every cached one: no mask needed
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        elif not past:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         else:  # new positions see every cached one and the earlier new ones
             total = k.shape[2]
@@ -165,7 +188,7 @@ class TransformerCore(nn.Module):
         return self.norm(x)
 
     def new_cache(self) -> KVCache:
-        return KVCache(len(self.blocks))
+        return KVCache(len(self.blocks), self.config.max_len)
 
 
 def sample_from_logits(

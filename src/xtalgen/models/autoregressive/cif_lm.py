@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, crystals_sha256
 from xtalgen.errors import XtalgenError
 from xtalgen.models.learned import LearnedGenerator, composition_species
 from xtalgen.nn.transformer import TransformerConfig, TransformerCore, sample_sequences
@@ -101,9 +101,18 @@ def _text_or_none(task: tuple[Crystal, float]) -> str | None:
         return None
 
 
+_TEXT_CACHE: dict[tuple[str, float], list[str | None]] = {}
+
+
 def _texts(crystals: Sequence[Crystal], symprec: float) -> list[str | None]:
-    return parallel_map(_text_or_none, [(c, symprec) for c in crystals],
-                        desc="writing CIF text", chunksize=64, min_items=256)
+    """The CIF text of every crystal (None where it cannot be written); the last split's texts
+    are kept, so ``fit_statistics`` and ``prepare`` write them once."""
+    key = (crystals_sha256(list(crystals)), symprec)
+    if key not in _TEXT_CACHE:
+        _TEXT_CACHE.clear()
+        _TEXT_CACHE[key] = parallel_map(_text_or_none, [(c, symprec) for c in crystals],
+                                        desc="writing CIF text", chunksize=64, min_items=256)
+    return _TEXT_CACHE[key]
 
 
 class CifLanguageModel(nn.Module):
@@ -330,7 +339,8 @@ class CifLMGenerator(LearnedGenerator):
                     crystal, reason = self._decode(text, grammar.finished[row])
                     if crystal is None:
                         failures[reason] += 1
-                        failed_texts.append({"reason": reason, "text": text, "prompt": plans[i][0]})
+                        failed_texts.append({"reason": reason, "text": text, "prompt": plans[i][0],
+                                             "index": i, **plans[i][1]})
                         retry.append(i)
                         continue
                     props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
