@@ -37,6 +37,7 @@ from xtalgen import io as xio
 from xtalgen.data import load_dataset
 from xtalgen.metrics import CSPConfig, DNGConfig, evaluate_csp, evaluate_dng
 from xtalgen.metrics.cif_validity import cif_validity
+from xtalgen.metrics.presets import EVAL_MODELS
 from xtalgen.metrics.symmetry import space_groups
 from xtalgen.models.registry import load_generator
 from xtalgen.representations.cif_text import crystal_to_cif_text
@@ -128,7 +129,8 @@ def main() -> None:
         texts = [s.properties["cif_text"] for s in samples] + [f["text"] for f in report["failed_texts"]]
         validity = cif_validity(texts)
         train = list(load_dataset(args.dataset, train_split, progress=False))
-        dng = evaluate_dng(samples, test, train=train, config=DNGConfig(progress=False)).values()
+        config = DNGConfig(eval_model=EVAL_MODELS.get(args.dataset, "mp20"), progress=False)
+        dng = evaluate_dng(samples, test, train=train, config=config).values()
         groups = space_groups(samples)
         results["dng"] = {
             "requested": args.dng, "parsed": report["decoded"], "failed": report["failed_attempts"],

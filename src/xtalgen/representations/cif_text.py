@@ -68,7 +68,7 @@ SITE_KEYS = (
 )
 KEYWORDS = ("data_", "loop_", SG_KEY, *HEADER_KEYS, *SITE_KEYS)
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<unk>")
-PUNCTUATION = tuple("0123456789") + (".", "-", "+", "'", "(", ")", "/", ",", "_", " ", "\n")
+PUNCTUATION = (*"0123456789", ".", "-", "+", "'", "(", ")", "/", ",", "_", " ", "\n")
 
 
 class CifTextError(XtalgenError):
@@ -275,7 +275,7 @@ def parse_cif_text(text: str) -> CifRecord:
         xyz = tuple(_float(v, "fractional coordinate") for v in row[3:6])
         sites.append(CifSite(symbol, label, int(mult), xyz, _float(row[6], "occupancy")))  # type: ignore[arg-type]
     record = CifRecord(lines[0][len("data_"):].strip(), sg, values, sites)
-    for key in HEADER_KEYS[:6] + ("_cell_volume",):
+    for key in (*HEADER_KEYS[:6], "_cell_volume"):
         _float(values[key], key)
     return record
 
