@@ -43,6 +43,7 @@ FAMILIES: dict[str, str] = {
     "iterative": "xtalgen.models.iterative.generator:IterativeGenerator",
     "wyckoff": "xtalgen.models.autoregressive.wyckoff:WyckoffGenerator",
     "cif-lm": "xtalgen.models.autoregressive.cif_lm:CifLMGenerator",
+    "gflownet": "xtalgen.models.gflownet.model:GFlowNetGenerator",
 }
 """Family name (as recorded in checkpoints) -> ``"module:Class"`` of its generator."""
 

@@ -253,11 +253,14 @@ def sample_sequences(
     top_k: int | None = None,
     generator: torch.Generator | None = None,
     pad_id: int = 0,
+    epsilon: float = 0.0,
 ) -> torch.Tensor:
     """Sample a batch of sequences, one token per step, with a KV cache.
 
     ``first_tokens`` (B,) start every row (e.g. <bos>); ``grammar`` decides the legal tokens.
-    Returns the (B, L) ids, ``pad_id`` after a row is done.
+    With ``epsilon`` > 0, each row's token is drawn uniformly among the legal ones with that
+    probability instead (a GFlowNet's exploration). Returns the (B, L) ids, ``pad_id`` after a
+    row is done.
     """
     device = first_tokens.device
     cache = core.new_cache()
@@ -267,6 +270,10 @@ def sample_sequences(
         mask = grammar.allowed().to(device)
         tokens = sample_from_logits(logits, temperature=temperature, top_k=top_k, mask=mask,
                                     generator=generator)
+        if epsilon > 0:
+            uniform = sample_from_logits(torch.zeros_like(logits), mask=mask, generator=generator)
+            explore = torch.rand(tokens.shape[0], generator=generator, device=device) < epsilon
+            tokens = torch.where(explore, uniform, tokens)
         tokens = torch.where(grammar.done.to(device), torch.full_like(tokens, pad_id), tokens)
         grammar.advance(tokens.cpu())
         rows.append(tokens.clamp(min=0))

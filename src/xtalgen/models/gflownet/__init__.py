@@ -1,2 +1,10 @@
-"""GFlowNets: crystals sampled in proportion to a reward, over the Wyckoff token grammar of
-:mod:`xtalgen.models.autoregressive`. Not built yet."""
+"""GFlowNets: complete crystals (space group, composition, Wyckoff sites, coordinates, lattice)
+sampled in proportion to a reward, in a chemical system the user chooses, over the same Wyckoff
+token grammar as the Wyckoff transformer (:mod:`xtalgen.representations.wyckoff_grammar`).
+
+Modules: ``env`` (states, legal actions, decoding, the log-reward floor for invalid terminals),
+``policy`` (the forward policy on the shared transformer core), ``losses`` (trajectory balance),
+``rewards`` (exp(-beta E) rewards by name; the CHGNet ones live in
+:mod:`xtalgen.properties.rewards`), ``model`` (config, the model with its ``train_step`` hook,
+the generator; family ``"gflownet"``).
+"""
