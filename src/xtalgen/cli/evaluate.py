@@ -22,10 +22,13 @@ HELP = (
     "--task dng: validity, COV-R/COV-P, Wasserstein distances (density, number of elements) "
     "on a seeded 1,000-sample valid subsample, uniqueness and novelty (matcher preset "
     "--matcher, against the training split), space-group statistics. The property distance "
-    "(wdist_prop) needs a property predictor: --property formation-energy-chgnet (CHGNet "
-    "single-point formation energy, eV/atom, against the bundled MP-20 hull's elemental "
-    "references; a proxy for CDVAE's trained predictor) or --property package.module:function "
-    "(list of crystals -> array); without --property it is skipped and says so.\n\n"
+    "(wdist_prop) needs a property predictor: --property formation_energy (the trained "
+    "predictor mp20-formation-energy, eV/atom, as in CDVAE's protocol; band_gap likewise; or "
+    "a predictor checkpoint .pt; metrics.json names the predictor and its validation MAE), "
+    "--property formation-energy-chgnet (CHGNet single-point formation energy, eV/atom, "
+    "against the bundled MP-20 hull's elemental references; a proxy that needs no training) "
+    "or --property package.module:function (list of crystals -> array); without --property "
+    "it is skipped and says so.\n\n"
     "--task csp: each sample must name its target in its properties: `material_id` (of the "
     "reference structure) or `target_index` (0-based row of the reference split), plus "
     "`sample_index` (0..k-1; sample 0 is used for match_rate@1). Reports match rate and RMSE "
@@ -100,8 +103,9 @@ def evaluate(
     eval_model: Annotated[str, typer.Option(help="Coverage cutoffs: auto (from --reference; "
                                             "mp20 for a path), mp20, carbon or perovskite.")] = "auto",
     prop: Annotated[str, typer.Option("--property", help="DNG: property predictor for "
-                                      "wdist_prop: formation-energy-chgnet or "
-                                      "package.module:function; '' skips it.")] = "",
+                                      "wdist_prop: formation_energy, band_gap (trained "
+                                      "predictors), a predictor .pt, formation-energy-chgnet "
+                                      "or package.module:function; '' skips it.")] = "",
 ) -> None:
     from xtalgen.metrics.report import write_report
 
@@ -114,6 +118,12 @@ def evaluate(
     from xtalgen.metrics.presets import EVAL_MODELS as CUTOFF_MODELS
 
     model = CUTOFF_MODELS.get(reference, "mp20") if eval_model == "auto" else eval_model
+    property_kw = {}
+    if prop and task == "dng":  # resolved first: a missing predictor fails before any work
+        from xtalgen.properties import property_fn_info, resolve_property_fn
+
+        property_kw["property_name"], property_kw["property_fn"] = resolve_property_fn(prop)
+        property_kw["property_settings"] = property_fn_info(property_kw["property_fn"])
     crystals, source = _read_samples(samples)
     _say_disordered(crystals)
     if is_path:
@@ -140,11 +150,6 @@ def evaluate(
             train, train_name = _load_split(reference, "train" if train_split == "auto" else train_split,
                                             "offline_train" if train_split == "auto" else None)
             names["train"] = f"{reference} {train_name} ({len(train)} structures)"
-        property_kw = {}
-        if prop:
-            from xtalgen.properties import resolve_property_fn
-
-            property_kw["property_name"], property_kw["property_fn"] = resolve_property_fn(prop)
         config = DNGConfig(eval_model=model, n_subsample=n_subsample, seed=seed,
                            matcher=matcher, n_jobs=n_jobs)
         result = evaluate_dng(crystals, test, train=train, config=config, reference_names=names,

@@ -100,6 +100,21 @@ def screen(
         typer.Option(help="Supercell of the orderings, e.g. 2x2x1 (default: the smallest in "
                      "which every occupancy gives whole atoms)."),
     ] = None,
+    synthesizability: Annotated[
+        str | None,
+        typer.Option(help="Score each ranked candidate's relaxed structure with a "
+                     "synthesisability predictor (shipped name such as mpts52-synthesizability, "
+                     "'default' for it, or a checkpoint .pt) into the key 'synthesizability'."),
+    ] = None,
+    rank_by: Annotated[
+        str,
+        typer.Option(help="Ranking keys, best first: e_above_hull (ascending), "
+                     "formation_energy (ascending), synthesizability (descending). Lexicographic; "
+                     "every key but the last is rounded to its resolution (E_hull: nearest "
+                     "multiple of 0.025 eV/atom; KEY:RES overrides, 0 = exact), so "
+                     "e_above_hull,synthesizability puts the more synthesisable first among "
+                     "candidates in the same 0.025 eV/atom step."),
+    ] = "e_above_hull",
 ) -> None:
     """Validity, deduplication, relaxation, E_hull, S.U.N., ranking; everything into --db.
 
@@ -130,6 +145,8 @@ def screen(
         order=order,
         order_method=order_method,
         order_supercell=parse_supercell(order_supercell, "--order-supercell"),
+        synthesizability=synthesizability,
+        rank_by=tuple(k.strip() for k in rank_by.split(",") if k.strip()),
     )
     if order_method not in ("ewald", "sqs"):
         from xtalgen.errors import XtalgenError
@@ -155,17 +172,23 @@ def screen(
             table.add_row(*row)
         console.print(table)
     if summary.top:
-        top = Table(title="lowest E_hull (unique)")
-        for col in ("rank", "cid", "formula", "E_hull eV/atom", "S.U.N."):
+        scored = any("synthesizability" in r for r in summary.top)
+        top = Table(title=f"best ranked (unique; by {rank_by})")
+        for col in ("rank", "cid", "formula", "E_hull eV/atom", "S.U.N.",
+                    *(("synthesizability",) if scored else ())):
             top.add_column(col)
         for r in summary.top:
-            top.add_row(
+            cells = [
                 str(r["rank"]),
                 r["cid"],
                 r.get("formula", ""),
                 f"{r['e_above_hull']:.3f}",
                 "yes" if r.get("sun_mattergen") else "",
-            )
+            ]
+            if scored:
+                score = r.get("synthesizability")
+                cells.append("-" if score is None else f"{score:.3f}")
+            top.add_row(*cells)
         console.print(top)
     if summary.parents and order:
         parents = Table(title="disordered inputs: lowest E_hull over their orderings")
@@ -245,7 +268,9 @@ def candidates(
         return
     for row in store.rows(query or None):
         e = row.get("e_above_hull")
+        score = row.get("synthesizability")
         typer.echo(
             f"{row.get('cid')}  {row.formula:<14} {row.get('stage'):<9} "
             f"E_hull={'nan' if e is None else f'{e:.3f}'}"
+            + ("" if score is None else f"  synthesizability={score:.3f}")
         )

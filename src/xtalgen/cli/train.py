@@ -1,4 +1,11 @@
-"""``xtalgen train``: train a generator of any learned family on a dataset split."""
+"""``xtalgen train``: train a generator of any learned family, or a property predictor, on a
+dataset split.
+
+``--model predictor --property formation_energy|band_gap|synthesizability`` trains a property
+predictor (:mod:`xtalgen.properties.predictor`, whose docstring has the commands of the three
+shipped ones) through the same loop; afterwards its validation metrics (MAE; for
+synthesisability the PU ROC-AUC and recall) are written into the checkpoints.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ def register(app: typer.Typer) -> None:
 def train_command(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (perov5, mp20, ...) or path.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
-    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM), wyckoff (the Wyckoff-token transformer, CrystalFormer-style) or cif-lm (a language model over symmetrised CIF text, CrystaLLM-style).")] = "diffusion",
+    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM), wyckoff (the Wyckoff-token transformer, CrystalFormer-style), cif-lm (a language model over symmetrised CIF text, CrystaLLM-style) or predictor (a property predictor on the shared backbone; needs --property).")] = "diffusion",
     task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo); a wyckoff or cif-lm model serves both.")] = "csp",
     lattice_repr: Annotated[str, typer.Option("--lattice-repr", help="ks (rotation-free log form) or matrix (DiffCSP).")] = "ks",
     type_path: Annotated[str, typer.Option("--type-path", help="Flow DNG atom types: masked (discrete, absorbing state) or analog (continuous one-hot).")] = "masked",
@@ -37,6 +44,11 @@ def train_command(
     device: Annotated[str, typer.Option("--device")] = "cpu",
     threads: Annotated[int, typer.Option("--threads", help="torch CPU threads (0: torch default).")] = 0,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Continue from OUT/last.pt.")] = True,
+    prop: Annotated[str, typer.Option("--property", help="predictor: formation_energy (eV/atom), band_gap (eV) or synthesizability (PU learning on the theoretical flag).")] = "",
+    holdout: Annotated[float, typer.Option("--holdout", help="predictor: hold out this seeded fraction of the training crystals as the validation set (instead of --val-split).")] = 0.0,
+    unlabelled: Annotated[str, typer.Option("--unlabelled", help="synthesizability: NAME:SPLIT (or path) of crystals added as unlabelled (theoretical), minus the material_ids of the training split.")] = "",
+    max_atoms: Annotated[int, typer.Option("--max-atoms", help="predictor: keep only crystals with at most this many sites (0: all).")] = 0,
+    class_prior: Annotated[float, typer.Option("--class-prior", help="synthesizability: assumed share of synthesisable crystals among the unlabelled (nnPU's pi).")] = 0.5,
 ) -> None:
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
@@ -55,15 +67,34 @@ def train_command(
         raise XtalgenError(f"--lr-schedule must be steps or time, got {lr_schedule!r}")
     if lr_schedule == "time" and not max_time:
         raise XtalgenError("--lr-schedule time needs --max-time (the time budget in seconds)")
-    if model not in ("diffusion", "flow", "wyckoff", "cif-lm"):
-        raise XtalgenError(f"--model must be diffusion, flow, wyckoff or cif-lm, got {model!r}")
+    if model not in ("diffusion", "flow", "wyckoff", "cif-lm", "predictor"):
+        raise XtalgenError(f"--model must be diffusion, flow, wyckoff, cif-lm or predictor, got {model!r}")
+    if model == "predictor" and not prop:
+        raise XtalgenError("--model predictor needs --property formation_energy, band_gap or "
+                           "synthesizability")
+    if model != "predictor" and (prop or holdout or unlabelled or max_atoms):
+        raise XtalgenError("--property, --holdout, --unlabelled and --max-atoms are options of "
+                           "--model predictor")
+    if not 0 <= holdout < 1:
+        raise XtalgenError(f"--holdout must be in [0, 1), got {holdout}")
     if model in ("wyckoff", "cif-lm") and hidden_dim % 32:
         raise XtalgenError(f"--hidden-dim must be a multiple of 32 for {model}, got {hidden_dim}")
     train_set = load_dataset(dataset, split)
-    val_set = load_dataset(dataset, val_split) if val_split else None
+    val_set = load_dataset(dataset, val_split) if val_split and not holdout else None
+    source_files = {**getattr(train_set, "source_files", {}),
+                    **(getattr(val_set, "source_files", {}) if val_set is not None else {})}
+    if model == "predictor":
+        train_set, val_set = _predictor_data(train_set, val_set, unlabelled=unlabelled,
+                                             holdout=holdout, max_atoms=max_atoms, seed=seed)
     core = TransformerConfig(d_model=hidden_dim, num_layers=num_layers,
                              num_heads=hidden_dim // 32, dropout=dropout)
-    if model == "wyckoff":
+    if model == "predictor":
+        from xtalgen.properties.predictor import PredictorConfig
+
+        model_config = PredictorConfig.for_property(
+            prop, class_prior=class_prior,
+            backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers))
+    elif model == "wyckoff":
         model_config = WyckoffConfig(transformer=core)
     elif model == "cif-lm":
         model_config = CifLMConfig(transformer=core)
@@ -81,9 +112,54 @@ def train_command(
     )
     provenance = {
         "dataset": dataset, "split": split, "val_split": val_split or None,
-        "source_files": {**getattr(train_set, "source_files", {}),
-                         **(getattr(val_set, "source_files", {}) if val_set is not None else {})},
+        "source_files": source_files,
         "git_commit": git_commit(),
     }
+    if model == "predictor":
+        provenance.update(holdout=holdout or None, unlabelled=unlabelled or None,
+                          max_atoms=max_atoms or None)
+        if holdout:
+            provenance["val_split"] = f"{holdout:g} of {split} (seed {seed})"
     path = train(model_config, train_set, val_set, config, out, provenance=provenance, resume=resume)
     typer.echo(f"checkpoint: {path}")
+    if model == "predictor" and val_set is not None and len(val_set):
+        from xtalgen.properties.predictor import record_metrics
+
+        for name in ("best.pt", "last.pt"):
+            if (path.parent / name).is_file():
+                metrics = record_metrics(path.parent / name, val_set,
+                                         split=provenance.get("val_split"))
+                typer.echo(f"{name} validation: " + ", ".join(
+                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in metrics.items()))
+
+
+def _predictor_data(train_set, val_set, *, unlabelled: str, holdout: float, max_atoms: int,
+                    seed: int):
+    """The crystals of a predictor run: ``--unlabelled`` crystals added as theoretical (minus
+    the training split's material_ids), at most ``--max-atoms`` sites, and with ``--holdout``
+    a seeded validation part of the result."""
+    import numpy as np
+
+    from xtalgen.data import load_dataset
+
+    crystals = list(train_set)
+    if unlabelled:
+        name, _, part = unlabelled.partition(":")
+        extra = load_dataset(Path(unlabelled)) if Path(unlabelled).exists() else load_dataset(
+            name, part or "offline_train")
+        known = {c.properties.get("material_id") for c in crystals} - {None}
+        crystals += [c.with_properties(theoretical=True) for c in extra
+                     if c.properties.get("material_id") not in known]
+    if max_atoms:
+        crystals = [c for c in crystals if c.num_sites <= max_atoms]
+        if val_set is not None:
+            val_set = [c for c in val_set if c.num_sites <= max_atoms]
+    if not crystals:
+        raise XtalgenError("no training crystal left (check --max-atoms)")
+    if holdout:
+        order = np.random.default_rng(seed).permutation(len(crystals))
+        n_val = max(1, round(holdout * len(crystals)))
+        val_set = [crystals[i] for i in order[:n_val]]
+        crystals = [crystals[i] for i in order[n_val:]]
+    return crystals, val_set

@@ -17,8 +17,9 @@ with, in order:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -115,10 +116,14 @@ def evaluate_dng(
     train: Sequence[Crystal] | None = None,
     property_fn: PropertyFn | None = None,
     property_name: str = "property",
+    property_settings: Mapping[str, Any] | None = None,
     config: DNGConfig | None = None,
     reference_names: dict[str, str] | None = None,
 ) -> Evaluation:
-    """Evaluate generated ``samples`` against the ``test`` split (novelty against ``train``)."""
+    """Evaluate generated ``samples`` against the ``test`` split (novelty against ``train``).
+
+    ``property_settings``: what the property predictor is (name, units, validation MAE, ...),
+    stored in the settings of ``wdist_prop`` under ``"predictor"``."""
     config = config or DNGConfig()
     samples, test = list(samples), list(test)
     if not samples:
@@ -222,7 +227,9 @@ def evaluate_dng(
         metrics.append(Metric("wdist_prop", f"Wasserstein distance of the predicted "
                               f"{property_name} between the valid subsample and the test split.",
                               wasserstein(gen_prop[sub], ref_prop),
-                              {**dsettings, "property": property_name}, note=note))
+                              {**dsettings, "property": property_name,
+                               **({"predictor": dict(property_settings)}
+                                  if property_settings else {})}, note=note))
     sub_struct = gen_struct[sub][~np.isnan(gen_struct[sub]).any(axis=1)]
     metrics += [
         Metric("comp_div", "Mean pairwise distance of the scaled composition fingerprints in "

@@ -60,10 +60,19 @@ def family_generator(family: str) -> type[LearnedGenerator]:
 
 
 def model_class_for(config: Any) -> type[nn.Module]:
-    """The ``nn.Module`` class that ``config`` (a family's config dataclass) builds."""
+    """The ``nn.Module`` class that ``config`` (a family's config dataclass) builds.
+
+    A generator family's class comes from :data:`FAMILIES`. A trained model that is not a
+    generator (a property predictor, :mod:`xtalgen.properties.predictor`) is not registered
+    there: its config names its module class itself (``config.model_class()``), so the one
+    training loop and the one checkpoint format serve it without this layer knowing of it.
+    """
     family = getattr(config, "family", None)
     if family is None:
         raise XtalgenError(f"{type(config).__name__} names no model family")
+    own = getattr(config, "model_class", None)
+    if callable(own):
+        return own()
     return family_generator(family).model_class
 
 
@@ -119,6 +128,9 @@ class LearnedGenerator(Generator):
     def load(cls, path: str | Path, **kwargs: Any) -> LearnedGenerator:
         """The generator of a checkpoint file, of whichever family it records."""
         payload = read_checkpoint(path)
+        if payload.get("family") == "predictor":
+            raise XtalgenError(f"checkpoint {str(path)!r} holds a property predictor, not a "
+                               "generator: use it with `xtalgen predict` or `evaluate --property`")
         target = family_generator(payload.get("family", DEFAULT_FAMILY))
         if not issubclass(target, cls):
             raise XtalgenError(f"checkpoint {str(path)!r} holds a {target.family} model, not "
@@ -152,8 +164,10 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     keep = ("family", "model_config", "ema_state_dict", "train_config", "provenance", "step",
             "wall_time_s", "best_val_loss")
     fields = {k: payload[k] for k in keep if k in payload}
-    # network weights in half precision; exact buffers (noise schedules) stay fp32
-    prefixes = family_generator(payload.get("family", DEFAULT_FAMILY)).half_precision_prefixes
+    # network weights in half precision; exact buffers (noise schedules) stay fp32; a family
+    # that is not a generator (a property predictor) keeps all of its weights in fp32
+    family = payload.get("family", DEFAULT_FAMILY)
+    prefixes = family_generator(family).half_precision_prefixes if family in FAMILIES else ()
     fields["ema_state_dict"] = {
         k: v.half() if v.is_floating_point() and k.startswith(prefixes) else v
         for k, v in fields["ema_state_dict"].items()

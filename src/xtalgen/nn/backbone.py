@@ -132,6 +132,28 @@ class Backbone(nn.Module):
             lattices: (B, 3, 3) angstrom, rows are lattice vectors.
             num_atoms: (B,) atoms per crystal; ``batch``: (N,) crystal index per atom.
         """
+        h = self.node_states(t, type_features, frac_coords, lattices, num_atoms, batch)
+        pooled = scatter_mean(h, batch, lattices.shape[0])
+        lattice_out = self.lattice_head(pooled)
+        if self.config.lattice_output == "matrix":
+            lattice_out = lattice_out.view(-1, 3, 3) @ lattices
+        return BackboneOutput(
+            lattice=lattice_out,
+            frac=self.frac_head(h),
+            types=self.type_head(h),
+        )
+
+    def node_states(
+        self,
+        t: torch.Tensor,
+        type_features: torch.Tensor,
+        frac_coords: torch.Tensor,
+        lattices: torch.Tensor,
+        num_atoms: torch.Tensor,
+        batch: torch.Tensor,
+    ) -> torch.Tensor:
+        """(N, hidden_dim) invariant atom states after the last layer (normalised): what the
+        output heads read, and what a property head pools (arguments as in ``forward``)."""
         temb = self.time_embedding(t)[batch]
         h = self.node_in(torch.cat([type_features, temb], dim=-1))
         lattice_ips = (lattices @ lattices.transpose(-1, -2)).flatten(1)  # (B, 9), invariant
@@ -143,16 +165,7 @@ class Backbone(nn.Module):
         )
         for layer in self.layers:
             h = layer(h, edge_features, edges)
-        h = self.norm_out(h)
-        pooled = scatter_mean(h, batch, lattices.shape[0])
-        lattice_out = self.lattice_head(pooled)
-        if self.config.lattice_output == "matrix":
-            lattice_out = lattice_out.view(-1, 3, 3) @ lattices
-        return BackboneOutput(
-            lattice=lattice_out,
-            frac=self.frac_head(h),
-            types=self.type_head(h),
-        )
+        return self.norm_out(h)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

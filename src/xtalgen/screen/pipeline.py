@@ -5,6 +5,11 @@ where it stopped when run again: finished candidates are never recomputed (each 
 ``run`` that computed it). The per-structure work goes through an executor (local process pool
 or Dask); the pipeline never knows which generator made the crystals (provenance travels in
 ``Crystal.properties`` and lands in the store).
+
+Ranking (``rank``, 1 = best) covers the unique candidates with a finite E_hull. With
+``ScreenConfig.synthesizability`` (a trained synthesisability predictor: shipped name, checkpoint
+path, or a function ``list[Crystal] -> scores``) each of them also gets a ``synthesizability``
+score of its relaxed structure, and ``rank_by`` may use it: see :func:`rank_order`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +33,23 @@ from xtalgen.screen.store import CandidateStore
 from xtalgen.screen.sun import CONVENTIONS, METASTABLE_THRESHOLD, stability_metrics
 from xtalgen.screen.worker import WorkerSpec, screen_chunk, screen_one
 
-__all__ = ["ScreenConfig", "ScreenSummary", "candidate_id", "screen"]
+__all__ = ["RANK_KEYS", "ScreenConfig", "ScreenSummary", "candidate_id", "parse_rank_by",
+           "rank_order", "screen"]
 
 FINISHED = ("invalid", "duplicate", "relaxed", "failed", "disordered")
 
 DEFAULT_REJECT_EHULL: tuple[tuple[int, float], ...] = ((50, 2.0), (100, 1.2), (200, 0.5))
 """Early rejection: (step, E_hull eV/atom) - a relaxation still above it at that step stops."""
+
+RANK_KEYS: dict[str, tuple[bool, float]] = {
+    "e_above_hull": (False, 0.025),
+    "formation_energy": (False, 0.025),
+    "synthesizability": (True, 0.0),
+}
+"""Rankable store keys -> (descending, default resolution). E_hull and formation energy
+(eV/atom) rank ascending at a resolution of 0.025 eV/atom (about the potential's error, so that
+a later key can decide between candidates the potential cannot tell apart); the
+synthesisability score ranks descending, exactly."""
 
 
 @dataclass
@@ -78,6 +94,12 @@ class ScreenConfig:
     order_method: str = "ewald"
     order_supercell: tuple[int, int, int] | None = None
     order_max_sites: int = 64
+    synthesizability: str | Callable[[Sequence[Crystal]], Any] | None = None
+    """Synthesisability predictor: a shipped name (``"mpts52-synthesizability"``), a checkpoint
+    path, or a function of crystals -> (N,) scores in [0, 1]; None: no score."""
+    rank_by: tuple[str, ...] = ("e_above_hull",)
+    """Keys of the ranking, in order (see :func:`rank_order`); ``"synthesizability"`` needs
+    ``synthesizability``. ``"KEY:RES"`` sets a key's resolution."""
 
     def worker_spec(self) -> WorkerSpec:
         relax = RelaxConfig(
@@ -101,6 +123,10 @@ class ScreenConfig:
         if not (ref is None or isinstance(ref, str)):
             out["novelty_reference"] = f"{len(ref)} crystals"
         out["potential_kw"] = dict(self.potential_kw)
+        if callable(self.synthesizability):
+            fn = self.synthesizability
+            out["synthesizability"] = getattr(fn, "name", getattr(fn, "__name__", repr(fn)))
+        out["rank_by"] = list(self.rank_by)
         return out
 
 
@@ -187,6 +213,11 @@ def screen(
 
     start = time.perf_counter()
     config = config or ScreenConfig()
+    ranking = parse_rank_by(config.rank_by)  # bad keys and predictors fail before any work
+    if any(key == "synthesizability" for key, _, _ in ranking) and config.synthesizability is None:
+        raise XtalgenError("ranking by synthesizability needs a synthesizability predictor "
+                           "(--synthesizability NAME|PATH)")
+    scorer = _synthesizability_fn(config.synthesizability)
     store = store if isinstance(store, CandidateStore) else CandidateStore(store)
     run = int(store.metadata.get("runs", 0)) + 1
     store.set_metadata(runs=run, settings=config.settings())
@@ -266,9 +297,12 @@ def screen(
 
     # 3. S.U.N. over all candidates (recomputed only when something new finished)
     n_new = len(pending) + len(new)
-    if n_new or "summary" not in store.metadata:
+    rank_settings = {"rank_by": list(config.rank_by),
+                     "synthesizability": config.settings()["synthesizability"]}
+    if n_new or "summary" not in store.metadata or store.metadata.get("ranking") != rank_settings:
         _copy_duplicates(store)
-        _sun(store, config)
+        _sun(store, config, scorer)
+        store.set_metadata(ranking=rank_settings)
     meta = store.metadata
     table = store.table()
     counts: dict[str, int] = defaultdict(int)
@@ -416,8 +450,84 @@ def _copy_duplicates(store: CandidateStore) -> None:
             store.db.update(row.id, atoms=atoms, **kvp)
 
 
-def _sun(store: CandidateStore, config: ScreenConfig) -> None:
-    """Uniqueness, novelty, stability flags, S.U.N. metrics and ranks of all candidates."""
+def _synthesizability_fn(
+    spec: str | Callable[[Sequence[Crystal]], Any] | None,
+) -> Callable[[Sequence[Crystal]], Any] | None:
+    """The synthesisability scorer of ``ScreenConfig.synthesizability`` (loaded once)."""
+    if spec is None or callable(spec):
+        return spec
+    from xtalgen.properties.predictor import load_predictor
+
+    predictor = load_predictor("synthesizability" if spec in ("", "default") else spec)
+    if predictor.config.task != "pu-classification":
+        raise XtalgenError(f"{spec!r} predicts {predictor.prop}, not synthesizability")
+    return predictor
+
+
+def parse_rank_by(spec: str | Sequence[str]) -> list[tuple[str, bool, float]]:
+    """``"e_above_hull,synthesizability"`` (or a sequence of keys; ``KEY:RES`` sets a
+    resolution) -> [(key, descending, resolution)]; unknown keys raise XtalgenError."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        key, _, res = item.partition(":")
+        if key not in RANK_KEYS:
+            raise XtalgenError(f"cannot rank by {key!r}; rank keys: {', '.join(RANK_KEYS)}")
+        descending, resolution = RANK_KEYS[key]
+        if res:
+            try:
+                resolution = float(res)
+            except ValueError:
+                raise XtalgenError(f"bad resolution in rank key {item!r}") from None
+            if resolution < 0:
+                raise XtalgenError(f"rank resolution must be >= 0, got {item!r}")
+        out.append((key, descending, resolution))
+    if not out:
+        raise XtalgenError("rank_by names no key")
+    return out
+
+
+def rank_order(rows: Sequence[dict[str, Any]], rank_by: str | Sequence[str]) -> list[int]:
+    """Positions of ``rows`` (dicts of store keys), best first, by the keys of ``rank_by``.
+
+    The rule: lexicographic over the keys in the order given. Every key but the last is
+    compared at its resolution: rounded to the nearest multiple of it (``round(value /
+    resolution)``, halves up; E_hull 0.025 eV/atom unless ``KEY:RES`` says otherwise, 0 =
+    exact), so that the on-hull phases (E_hull 0 +- 0.0125) share one step; the last key is
+    compared exactly; E_hull and formation energy
+    ascending, synthesisability descending; a missing or NaN value comes after every value of
+    its key. Remaining ties: exact E_hull, then input order. So ``e_above_hull,synthesizability``
+    orders by E_hull in steps of 0.025 eV/atom and, within a step, the more synthesisable first;
+    ``synthesizability,e_above_hull`` puts the score first.
+    """
+    keys = parse_rank_by(rank_by)
+
+    def value(row: dict[str, Any], key: str) -> float:
+        v = row.get(key)
+        return float(v) if v is not None and math.isfinite(float(v)) else math.nan
+
+    def sort_key(i: int) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for k, (key, descending, resolution) in enumerate(keys):
+            v = value(rows[i], key)
+            if math.isnan(v):
+                parts.append((1, 0.0))
+                continue
+            if resolution > 0 and k < len(keys) - 1:
+                v = math.floor(v / resolution + 0.5)
+            parts.append((0, -v if descending else v))
+        e = value(rows[i], "e_above_hull")
+        return (*parts, math.inf if math.isnan(e) else e, i)
+
+    return sorted(range(len(rows)), key=sort_key)
+
+
+def _sun(store: CandidateStore, config: ScreenConfig,
+         scorer: Callable[[Sequence[Crystal]], Any] | None = None) -> None:
+    """Uniqueness, novelty, stability flags, S.U.N. metrics, synthesisability scores (with a
+    ``scorer``) and ranks of all candidates."""
     from xtalgen.metrics.novelty import novel_mask, unique_mask
 
     rows = sorted(store.rows(), key=lambda r: r.get("index", 0))
@@ -459,8 +569,14 @@ def _sun(store: CandidateStore, config: ScreenConfig) -> None:
         for name in CONVENTIONS
     }
     finite = np.isfinite(e_hull) & unique
-    order = np.argsort(np.where(finite, e_hull, np.inf), kind="stable")
-    rank = {int(i): k + 1 for k, i in enumerate(order[: int(finite.sum())])}
+    ranked = [int(i) for i in np.flatnonzero(finite)]
+    scores: dict[int, float] = {}
+    if scorer is not None and ranked:  # the relaxed structures of the rankable candidates
+        values = np.asarray(scorer([crystals[i] for i in ranked]), dtype=float)
+        scores = {i: float(v) for i, v in zip(ranked, values)}
+    keyed = [{"e_above_hull": float(e_hull[i]), "formation_energy": rows[i].get("formation_energy"),
+              "synthesizability": scores.get(i)} for i in ranked]
+    rank = {ranked[j]: k + 1 for k, j in enumerate(rank_order(keyed, config.rank_by))}
     with store.transaction():
         for i, row in enumerate(rows):
             e = e_hull[i]
@@ -477,6 +593,10 @@ def _sun(store: CandidateStore, config: ScreenConfig) -> None:
             delete = ["rank"] if "rank" in row.key_value_pairs and i not in rank else []
             if i in rank:
                 flags["rank"] = rank[i]
+            if i in scores and math.isfinite(scores[i]):
+                flags["synthesizability"] = scores[i]
+            elif "synthesizability" in row.key_value_pairs and scorer is not None:
+                delete.append("synthesizability")
             store.db.update(row.id, delete_keys=delete, **flags)
     _best_orderings(store, rows, e_hull)
     novelty_ref = config.settings()["novelty_reference"]
