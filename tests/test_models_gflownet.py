@@ -19,7 +19,6 @@ from xtalgen.models.checkpoint import read_checkpoint
 from xtalgen.models.gflownet.env import CrystalEnv, CrystalEnvConfig, chemical_system
 from xtalgen.models.gflownet.losses import trajectory_balance
 from xtalgen.models.gflownet.model import (
-    TRAINING_PLACEHOLDER,
     GFlowNet,
     GFlowNetConfig,
     GFlowNetGenerator,
@@ -27,9 +26,9 @@ from xtalgen.models.gflownet.model import (
 )
 from xtalgen.models.gflownet.policy import Trajectory
 from xtalgen.models.gflownet.rewards import ToyReward, make_reward
+from xtalgen.models.gflownet.toy import sampled_vs_reward, toy_env_config
 from xtalgen.nn.transformer import TransformerConfig
-from xtalgen.representations.tokens import TokenizerConfig
-from xtalgen.train import TrainConfig, train
+from xtalgen.pipelines.gflownet import train_toy
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -38,16 +37,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-def toy_env(**changes) -> CrystalEnvConfig:
-    """Na-Cl, at most 2 atoms, groups P4mm (99) and Pm-3m (221), coordinates on a 1/2 grid,
-    lengths 3.0 or 3.5 A: every kind of action, 192 complete sequences."""
-    settings = dict(elements=[11, 17], max_atoms=2, max_elements=2, spacegroups=[99, 221],
-                    tokenizer=TokenizerConfig(coord_bins=2, length_step=0.5, max_length=4.0,
-                                              angle_step=30.0, max_count=2),
-                    length_range=[3.0, 3.5], min_log_reward=-10.0)
-    return CrystalEnvConfig(**{**settings, **changes})
 
 
 def tiny(d_model: int = 32) -> TransformerConfig:
@@ -65,13 +54,7 @@ def trajectories_of(env: CrystalEnv, sequences) -> list[Trajectory]:
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gflownet-toy")
-    config = GFlowNetConfig(env=toy_env(), transformer=tiny(), reward="toy",
-                            reward_options={"beta": 3.0}, epsilon=0.05, n_examples=32)
-    train_config = TrainConfig(max_steps=300, batch_size=32, lr=5e-3, warmup_steps=20,
-                               grad_clip=100.0, ema_decay=0.9, log_every=50,
-                               checkpoint_every_s=1e9, seed=0)
-    train(config, TRAINING_PLACEHOLDER, None, train_config, out,
-          provenance={"system": "Na-Cl"}, progress=False)
+    train_toy(out, steps=300)  # the toy of xtalgen.models.gflownet.toy, through the one loop
     return out
 
 
@@ -79,22 +62,16 @@ def test_toy_samples_in_proportion_to_the_reward(toy_run: Path) -> None:
     generator = load_model(toy_run / "last.pt")
     assert isinstance(generator, GFlowNetGenerator)
     env = generator.model.env
-    terminals = env.terminals(limit=1000)
-    assert 100 < len(terminals) < 400
-    reward = ToyReward(beta=3.0)
-    crystals = [env.decode(ids)[0] for ids in terminals]
-    assert all(c is not None for c in crystals)  # coincident atoms are masked in this toy
-    target = np.exp(reward(crystals))
-    target /= target.sum()
-    samples = generator.model.sample(4000, generator=torch.Generator().manual_seed(1))
-    counts = Counter(tuple(t.ids) for t in samples)
-    assert set(counts) <= set(terminals)
-    frequency = np.array([counts.get(ids, 0) for ids in terminals]) / len(samples)
-    correlation = float(np.corrcoef(frequency, target)[0, 1])
-    assert correlation > 0.9, correlation
+    result = sampled_vs_reward(generator.model, n=4000, seed=1)
+    terminals = result["terminals"]
+    assert 100 < len(terminals) < 400 and result["n_samples"] == 4000
+    # coincident atoms are masked in this toy: every terminal is a valid crystal
+    assert all(env.decode(ids)[0] is not None for ids in terminals)
+    assert result["outside"] == 0  # every sample is one of the enumerated terminals
+    assert result["target"].sum() == pytest.approx(1.0)
+    assert result["correlation"] > 0.9, result["correlation"]
     # log Z learned close to log(sum R) (normalised here by the exact enumeration)
-    log_total = float(np.log(np.exp(reward(crystals)).sum()))
-    assert abs(float(generator.model.log_z.detach()) - log_total) < 1.0
+    assert abs(result["log_z"] - result["log_total"]) < 1.0
 
 
 def test_checkpoint_records_the_family_and_the_loop_logged_tb_terms(toy_run: Path) -> None:
@@ -111,7 +88,7 @@ def test_forward_policy_is_a_distribution_over_the_tree() -> None:
     """P_B = 1: the terminals' trajectory probabilities sum to one, and TB is zero exactly when
     log Z + log P_F = log R."""
     torch.manual_seed(0)
-    model = GFlowNet(GFlowNetConfig(env=toy_env(), transformer=tiny(), reward="toy"))
+    model = GFlowNet(GFlowNetConfig(env=toy_env_config(), transformer=tiny(), reward="toy"))
     terminals = model.env.terminals()
     with torch.no_grad():
         log_pf = model.policy.log_prob(trajectories_of(model.env, terminals), model.env.vocab.pad)
@@ -123,11 +100,11 @@ def test_forward_policy_is_a_distribution_over_the_tree() -> None:
 def test_invalid_terminals_get_the_floor_and_are_counted() -> None:
     overlapping = ["<bos>", "SG99", "Na", "N1", "Cl", "N1", "<sep>", "WYK_a", "Na", "X0",
                    "WYK_a", "Cl", "X0", "<stop>", "LEN6", "LEN6"]
-    env = CrystalEnv(toy_env())
+    env = CrystalEnv(toy_env_config())
     ids = env.tokenizer.ids_from_tokens(overlapping)
     with pytest.raises(XtalgenError, match="not a legal action"):  # masked: same position
         env.replay(ids)
-    env = CrystalEnv(toy_env(mask_coincident=False))
+    env = CrystalEnv(toy_env_config(mask_coincident=False))
     env.replay(ids)
     fine = env.tokenizer.ids_from_tokens([*overlapping[:12], "X1", *overlapping[13:]])
     scored = env.score([ids, fine], ToyReward())
@@ -216,7 +193,7 @@ def test_python_api_errors() -> None:
         CrystalEnv(CrystalEnvConfig(elements=[]))
     with pytest.raises(XtalgenError, match="beta"):
         make_reward("toy", beta=-1.0)
-    generator = GFlowNetGenerator(GFlowNet(GFlowNetConfig(env=toy_env(), transformer=tiny())))
+    generator = GFlowNetGenerator(GFlowNet(GFlowNetConfig(env=toy_env_config(), transformer=tiny())))
     with pytest.raises(XtalgenError, match="no --composition"):
         generator.generate(2, composition="NaCl")
     with pytest.raises(XtalgenError, match="not in its action space"):
@@ -240,3 +217,20 @@ def test_chgnet_rewards_score_tiny_structures() -> None:
     energy = float(reward.energies([rocksalt])[0])
     assert -3.0 < energy < -1.0  # eV/atom; NaCl's formation energy is about -2.1
     assert float(reward([rocksalt])[0]) == pytest.approx(-5.0 * energy)
+
+
+def test_training_stops_at_the_reward_evaluation_budget(tmp_path: Path) -> None:
+    """``max_reward_evaluations`` ends training through the loop's ``training_done`` hook; the
+    count is saved, so a resumed run does not spend the budget again."""
+    from xtalgen.pipelines.gflownet import train_gflownet
+
+    options = dict(reward="toy", steps=200, max_reward_evaluations=20, max_atoms=2,
+                   spacegroups="99,221", hidden_dim=32, num_layers=1, batch_size=8,
+                   progress=False)
+    path = train_gflownet("Na-Cl", tmp_path, **options)
+    payload = read_checkpoint(path)
+    used = int(payload["state_dict"]["reward_evaluations"])
+    assert 20 <= used < 20 + 8 and payload["step"] < 200
+    again = read_checkpoint(train_gflownet("Na-Cl", tmp_path, **options))
+    assert again["step"] == payload["step"]  # resumed: the budget is already spent
+    assert GFlowNetConfig.from_dict(again["model_config"]).max_reward_evaluations == 20

@@ -2,7 +2,8 @@
 
 The model comes from its config (``model_class_for(config)``, see :mod:`xtalgen.models.learned`
 for the contract: ``prepare``, ``collate``, ``loss`` and the optional ``train_step`` hook of a
-family whose step differs, such as a GAN or a GFlowNet).
+family whose step differs, such as a GAN or a GFlowNet, and ``training_done`` of a family with
+its own stopping rule, such as a GFlowNet's budget of reward evaluations).
 
 AdamW with gradient clipping, a warmup + cosine learning-rate schedule, EMA weights, a seeded
 validation loss, checkpoints (config, data provenance, optimiser state) written atomically every
@@ -217,6 +218,7 @@ def train(
             model, find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False)
         )
     custom_step = getattr(model, "train_step", None)
+    finished = getattr(model, "training_done", None)  # a family's own stopping rule
 
     provenance = dict(provenance or {})
     provenance.setdefault("n_train", len(train_set))
@@ -253,6 +255,8 @@ def train(
     running: float | None = None
     by_time = config.lr_schedule == "time"
     while step < config.max_steps:
+        if finished is not None and finished():  # checked first: a resumed run may be done
+            break
         elapsed = time.monotonic() - start
         if config.max_time_s is not None:  # under DDP every rank stops at rank 0's step
             elapsed = _rank0_value(elapsed, world, device)

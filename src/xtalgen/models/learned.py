@@ -15,6 +15,9 @@ A learned family is an ``nn.Module`` built from a config dataclass (``Model(conf
   critic and generator updates, a GFlowNet's on-policy batches). It does its own backward and
   optimiser steps and returns its losses, with ``"loss"`` and ``"grad_norm"``; the one training
   loop (:func:`xtalgen.train.train`) still owns the schedule, EMA, checkpoints and time budget.
+* optionally ``training_done() -> bool``: checked after every step; True stops the loop (with
+  its last checkpoint) before ``max_steps``, e.g. a GFlowNet that has spent its budget of
+  reward evaluations.
 
 Its :class:`LearnedGenerator` subclass puts the model behind the :class:`Generator` interface.
 Every checkpoint records its ``family``; :func:`load_model` (:meth:`LearnedGenerator.load`)

@@ -14,6 +14,10 @@ tokens, :mod:`.policy`), the learned log Z, the environment of one chemical syst
 4. minimises the trajectory-balance loss (:mod:`.losses`; P_B = 1 on a tree) with one
    optimiser step.
 
+With ``max_reward_evaluations`` set, :meth:`GFlowNet.training_done` stops the loop once that
+many crystals have been passed to the reward (the ``reward_evaluations`` buffer, saved in
+checkpoints, so resumed runs count on).
+
 A GFlowNet learns from its reward, not from data. The training loop still draws dataset
 indices, so :meth:`GFlowNet.prepare` returns ``n_examples`` placeholder examples whatever the
 crystals, and :meth:`GFlowNet.collate` turns a draw into its size: ``TrainConfig.batch_size``
@@ -83,6 +87,9 @@ class GFlowNetConfig:
     the policy under the one learning rate of the training loop."""
     n_examples: int = 4096
     """Placeholder examples from ``prepare``: the largest batch of trajectories."""
+    max_reward_evaluations: int = 0
+    """Training is done (``training_done``) once this many crystals were passed to the reward,
+    resumed runs included (0: no limit)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,6 +157,9 @@ class GFlowNet(nn.Module):
             config.transformer.max_len = self.env.max_len
         self.policy = ForwardPolicy(config.transformer)
         self.log_z_param = nn.Parameter(torch.zeros(()))
+        # crystals passed to the reward while training, resumed runs included (saved; the
+        # environment's n_reward_evaluations counts this process only)
+        self.register_buffer("reward_evaluations", torch.zeros((), dtype=torch.long))
         self.replay = ReplayBuffer(config.replay_size)
         self._reward: Reward | None = None
         self._rng = random.Random(0)
@@ -170,6 +180,17 @@ class GFlowNet(nn.Module):
             if check is not None:
                 check(self.config.env.elements)
         return self._reward
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # checkpoints written before the evaluation counter existed load with a count of 0
+        state_dict.setdefault(prefix + "reward_evaluations", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def training_done(self) -> bool:
+        """True once ``config.max_reward_evaluations`` (when set) have been spent: the training
+        loop then stops."""
+        budget = self.config.max_reward_evaluations
+        return bool(budget) and int(self.reward_evaluations) >= budget
 
     def set_reward(self, reward: Reward) -> None:
         """Use ``reward`` (any :class:`Reward`) instead of ``config.reward``; not saved."""
@@ -211,8 +232,10 @@ class GFlowNet(nn.Module):
         cfg = self.config
         n_replay = min(round(cfg.replay_fraction * n), n - 1) if len(self.replay) else 0
         trajectories = self.sample(n - n_replay, epsilon=cfg.epsilon)
+        before = self.env.n_reward_evaluations
         scored = self.env.score([t.ids for t in trajectories], self.reward,
                                 states=[t.state for t in trajectories])
+        self.reward_evaluations += self.env.n_reward_evaluations - before
         for t, value, reason in zip(trajectories, scored.log_rewards, scored.reasons):
             if not reason:
                 self.replay.add(t.key, float(value))
@@ -232,7 +255,7 @@ class GFlowNet(nn.Module):
             "valid_fraction": torch.tensor(float(scored.valid.mean())),
             "mean_log_pf": log_pf[: len(trajectories)].detach().mean(),
             "replay_size": torch.tensor(float(len(self.replay))),
-            "reward_evaluations": torch.tensor(float(self.env.n_reward_evaluations)),
+            "reward_evaluations": self.reward_evaluations.detach().float(),
         }
         return {"loss": loss, **stats}
 
