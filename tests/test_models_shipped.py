@@ -33,6 +33,14 @@ def test_shipped_checkpoint_loads_and_samples(name: str) -> None:
     assert path.stat().st_size < 10e6  # a few MB at most
     assert "optimizer" not in payload and payload["provenance"]["dataset"]
     generator = load_model(path, n_steps=3)
+    if generator.family == "cif-lm":  # free text: a sample may fail to parse or drift
+        crystals = generator.generate(4, composition="SrTiO3", seed=0)
+        report = generator.last_report
+        assert len(crystals) + report["given_up"] == 4 and crystals
+        assert all(c.properties["prompt"].startswith("data_Sr") for c in crystals)
+        assert any(c.composition.reduced_formula == "SrTiO3" for c in crystals)
+        assert all(np.isfinite(c.lattice).all() and c.volume > 1 for c in crystals)
+        return
     if getattr(generator, "task", "csp") == "csp":  # a Wyckoff transformer does both
         crystals = generator.generate(2, composition="SrTiO3", seed=0)
         assert all(c.formula == "SrTiO3" for c in crystals)
