@@ -19,7 +19,11 @@ Protocol (every attempt counts; nothing is drawn again, ``max_rounds=1``):
 * DNG: ``--dng`` texts from the bare ``data_`` prompt: the checks, then the DNG suite
   (validity, COV-R/P, novelty against the training split) and the P1 share at symprec 0.1.
 
-Samples and reports are cached in OUT (rerun to resume); ``results.json`` holds every figure.
+Samples and sampling reports are cached under ``--cache`` (rerun to resume); OUT/results.json
+holds every figure. Generated cells that are not sensible (CrystaLLM's ``is_sensible``) or are
+degenerate count as failed attempts (the generator's rule); run it under a memory limit
+(``ulimit -v``) all the same: pymatgen's matcher can exhaust memory on extreme cells, and a
+``MemoryError`` in a match counts as no match, as an exception does in the reference code.
 """
 
 from __future__ import annotations
@@ -70,8 +74,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="results.json goes here")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="samples and sampling reports (default: runs/cache-<out name>)")
     args = parser.parse_args()
+    cache = args.cache or Path("runs") / f"cache-{args.out.name}"
+    cache.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     test = list(load_dataset(args.dataset, args.split, progress=False))
@@ -93,7 +101,7 @@ def main() -> None:
             report = dict(generator.last_report)
             return crystals, report
 
-        samples, report = _sampled(args.out, key, make)
+        samples, report = _sampled(cache, key, make)
         first = [s for s in samples if int(s.properties["sample_index"]) == 0]
         at1 = evaluate_csp(first, test, config=CSPConfig(k=1, progress=False)).values()
         atk = evaluate_csp(samples, test, config=CSPConfig(k=args.k, progress=False)).values()
@@ -125,7 +133,7 @@ def main() -> None:
             crystals = generator.generate(args.dng, seed=args.seed)
             return crystals, dict(generator.last_report)
 
-        samples, report = _sampled(args.out, "dng", make_dng)
+        samples, report = _sampled(cache, "dng", make_dng)
         texts = [s.properties["cif_text"] for s in samples] + [f["text"] for f in report["failed_texts"]]
         validity = cif_validity(texts)
         train = list(load_dataset(args.dataset, train_split, progress=False))

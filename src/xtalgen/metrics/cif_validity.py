@@ -41,8 +41,6 @@ CHECKS = ("formula", "multiplicity", "bond_length", "spacegroup", "sensible")
 BOND_TOLERANCE = 0.32
 HYDROGEN_FACTOR = 2.5
 BOND_CUTOFF = 1.0
-LENGTH_RANGE = (0.5, 1000.0)
-ANGLE_RANGE = (10.0, 170.0)
 
 
 @dataclass
@@ -125,9 +123,7 @@ def check_cif_text(text: str, symprec: float = T.SYMPREC) -> CifChecks:
             {e: float(n) for e, n in counts.items()}
     except (ValueError, KeyError, TypeError):
         pass  # an unreadable formula fails both
-    a, b, c, alpha, beta, gamma = record.lattice_parameters
-    out.sensible = (all(LENGTH_RANGE[0] <= x <= LENGTH_RANGE[1] for x in (a, b, c))
-                    and all(ANGLE_RANGE[0] <= x <= ANGLE_RANGE[1] for x in (alpha, beta, gamma)))
+    out.sensible = T.is_sensible(record)
     try:
         out.detected_spacegroup = SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_symbol()
         out.spacegroup = out.detected_spacegroup == record.spacegroup_symbol

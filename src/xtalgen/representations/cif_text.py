@@ -42,6 +42,7 @@ __all__ = [
     "CifTokenizer",
     "cell_formula",
     "crystal_to_cif_text",
+    "is_sensible",
     "parse_cif_text",
     "prompt",
     "record_to_crystal",
@@ -69,6 +70,12 @@ SITE_KEYS = (
 KEYWORDS = ("data_", "loop_", SG_KEY, *HEADER_KEYS, *SITE_KEYS)
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<unk>")
 PUNCTUATION = (*"0123456789", ".", "-", "+", "'", "(", ")", "/", ",", "_", " ", "\n")
+
+
+SENSIBLE_LENGTHS = (0.5, 1000.0)
+"""Cell lengths (angstrom) CrystaLLM's ``is_sensible`` accepts."""
+SENSIBLE_ANGLES = (10.0, 170.0)
+"""Cell angles (degrees) CrystaLLM's ``is_sensible`` accepts."""
 
 
 class CifTextError(XtalgenError):
@@ -217,6 +224,16 @@ class CifRecord:
         keys = ("_cell_length_a", "_cell_length_b", "_cell_length_c",
                 "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma")
         return tuple(float(self.values[k]) for k in keys)
+
+
+def is_sensible(record: CifRecord) -> bool:
+    """CrystaLLM's ``is_sensible``: every cell length within :data:`SENSIBLE_LENGTHS` and every
+    angle within :data:`SENSIBLE_ANGLES` (bounds included)."""
+    a, b, c, alpha, beta, gamma = record.lattice_parameters
+    low, high = SENSIBLE_LENGTHS
+    lo_angle, hi_angle = SENSIBLE_ANGLES
+    return (all(low <= x <= high for x in (a, b, c))
+            and all(lo_angle <= x <= hi_angle for x in (alpha, beta, gamma)))
 
 
 def _float(text: str, what: str) -> float:

@@ -17,7 +17,7 @@ Prompts (:func:`xtalgen.representations.cif_text.prompt`):
 
 Sampling is batched with a key/value cache (temperature, top-k), through the core's one
 sampler; the prompt tokens are forced. A text that does not end within the context, or does not
-parse, or names an unknown space group or element, is counted by reason in
+parse, or names an unknown space group or element, or whose cell is not sensible, is counted by reason in
 ``CifLMGenerator.last_report`` (with the text) and drawn again up to ``max_rounds`` times; it is
 never silently dropped. Every returned crystal carries its text in ``properties["cif_text"]``,
 for the CrystaLLM validity checks of :mod:`xtalgen.metrics.cif_validity`.
@@ -361,12 +361,19 @@ class CifLMGenerator(LearnedGenerator):
 
     @staticmethod
     def _decode(text: str, finished: bool) -> tuple[Crystal | None, str]:
-        """The crystal of a generated text, or None and the reason it is not parseable."""
+        """The crystal of a generated text, or None and the reason it is not usable: it does not
+        end, does not parse, its cell is not sensible (CrystaLLM's ``is_sensible``: lengths
+        0.5-1000 angstrom, angles 10-170 degrees; its generation discards these as well) or
+        is degenerate (under 1 cubic angstrom per atom, as the Wyckoff generator's rule)."""
         if not finished:
             return None, "no end within the context"
         try:
             record = T.parse_cif_text(text)
+            if not T.is_sensible(record):  # CrystaLLM discards these texts too
+                return None, "cell not sensible"
             crystal = T.record_to_crystal(record)
         except T.CifTextError as exc:
             return None, exc.reason
+        if crystal.volume / crystal.num_sites < 1.0:
+            return None, "degenerate cell"
         return crystal.with_properties(spacegroup_declared=record.spacegroup_number), ""
