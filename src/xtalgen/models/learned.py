@@ -29,12 +29,16 @@ file format itself is :mod:`xtalgen.models.checkpoint`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import nn
+from tqdm.auto import tqdm
 
+from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
@@ -106,6 +110,8 @@ class LearnedGenerator(Generator):
     family: ClassVar[str] = ""
     model_class: ClassVar[type[nn.Module]]
     config_class: ClassVar[type]
+    max_rounds: int = 3
+    """Rounds of :meth:`sample_in_rounds` (families whose draws can fail)."""
     half_precision_prefixes: ClassVar[tuple[str, ...]] = ()
     """State-dict key prefixes stored in half precision by ``slim_checkpoint`` (network
     weights; exact buffers such as noise schedules stay fp32)."""
@@ -144,6 +150,42 @@ class LearnedGenerator(Generator):
         except (TypeError, KeyError, RuntimeError, ValueError) as exc:
             raise XtalgenError(f"checkpoint {str(path)!r} does not match this xtalgen version: {exc}") from None
         return target(model, checkpoint=str(path), provenance=payload.get("provenance"), **kwargs)
+
+    def sample_in_rounds(
+        self, n: int, draw: Callable[[list[int]], list[tuple[Crystal | None, str]]]
+    ) -> list[Crystal]:
+        """Rejection sampling shared by the families whose draws can fail: ``draw(indices)``
+        returns one ``(crystal, "")`` or ``(None, reason)`` per index (in chunks of
+        ``batch_size``); failed indices are drawn again, at most ``self.max_rounds`` rounds in
+        all. Every failure is counted by reason in ``self.last_report`` (requested, decoded,
+        failed_attempts, rounds, given_up) and a warning names what was given up."""
+        results: dict[int, Crystal] = {}
+        failures: Counter[str] = Counter()
+        todo, rounds = list(range(n)), 0
+        bar = tqdm(total=n, desc=f"sampling {getattr(self, 'name', self.family)}",
+                   disable=not self.progress)
+        while todo and rounds < self.max_rounds:
+            rounds += 1
+            retry: list[int] = []
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start: start + self.batch_size]
+                for i, (crystal, reason) in zip(chunk, draw(chunk)):
+                    if crystal is None:
+                        failures[reason] += 1
+                        retry.append(i)
+                    else:
+                        results[i] = crystal
+                        bar.update(1)
+            todo = retry
+        bar.close()
+        self.last_report = {"requested": n, "decoded": len(results),
+                            "failed_attempts": dict(failures), "rounds": rounds,
+                            "given_up": len(todo)}
+        if todo:
+            warnings.warn(f"{getattr(self, 'name', self.family)}: {len(todo)} of {n} samples "
+                          f"failed {self.max_rounds} times ({dict(failures)}); returning "
+                          f"{len(results)}", stacklevel=3)
+        return [results[i] for i in sorted(results)]
 
     def save(self, path: str | Path) -> None:
         write_checkpoint(

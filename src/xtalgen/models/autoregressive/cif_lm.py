@@ -25,7 +25,6 @@ for the CrystaLLM validity checks of :mod:`xtalgen.metrics.cif_validity`.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal, crystals_sha256
 from xtalgen.errors import XtalgenError
@@ -319,45 +317,31 @@ class CifLMGenerator(LearnedGenerator):
         limit = self.model.config.transformer.max_len
         if max(len(p) for p in prompt_ids) >= limit:
             raise XtalgenError(f"{self.name}: a prompt is longer than the model's context")
-        results: dict[int, Crystal] = {}
-        failures: Counter[str] = Counter()
-        failed_texts: list[dict[str, str]] = []
-        todo = list(range(len(plans)))
-        rounds = 0
-        bar = tqdm(total=len(plans), desc=f"sampling {self.name}", disable=not self.progress)
-        while todo and rounds < self.max_rounds:
-            rounds += 1
-            retry: list[int] = []
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start: start + self.batch_size]
-                grammar = _PromptGrammar([prompt_ids[i] for i in chunk], tokenizer)
-                first = torch.full((len(chunk),), tokenizer.data, device=device)
-                sample_sequences(self.model.core, grammar, first, temperature=self.temperature,
-                                 top_k=self.top_k, generator=generator, pad_id=tokenizer.pad)
-                for row, i in enumerate(chunk):
-                    text = tokenizer.decode(grammar.tokens[row])
-                    crystal, reason = self._decode(text, grammar.finished[row])
-                    if crystal is None:
-                        failures[reason] += 1
-                        failed_texts.append({"reason": reason, "text": text, "prompt": plans[i][0],
-                                             "index": i, **plans[i][1]})
-                        retry.append(i)
-                        continue
-                    props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
-                             "index": i, "prompt": plans[i][0], "cif_text": text, **plans[i][1]}
-                    results[i] = crystal.with_properties(**{k: v for k, v in props.items()
-                                                            if v is not None})
-                    bar.update(1)
-            todo = retry
-        bar.close()
-        self.last_report = {"requested": len(plans), "decoded": len(results),
-                            "failed_attempts": dict(failures), "failed_texts": failed_texts,
-                            "rounds": rounds, "given_up": len(todo)}
-        if todo:
-            warnings.warn(f"{self.name}: {len(todo)} of {len(plans)} texts failed "
-                          f"{self.max_rounds} times ({dict(failures)}); returning "
-                          f"{len(results)}", stacklevel=3)
-        return [results[i] for i in sorted(results)]
+        failed_texts: list[dict[str, Any]] = []
+
+        def draw(chunk: list[int]) -> list[tuple[Crystal | None, str]]:
+            grammar = _PromptGrammar([prompt_ids[i] for i in chunk], tokenizer)
+            first = torch.full((len(chunk),), tokenizer.data, device=device)
+            sample_sequences(self.model.core, grammar, first, temperature=self.temperature,
+                             top_k=self.top_k, generator=generator, pad_id=tokenizer.pad)
+            out: list[tuple[Crystal | None, str]] = []
+            for row, i in enumerate(chunk):
+                text = tokenizer.decode(grammar.tokens[row])
+                crystal, reason = self._decode(text, grammar.finished[row])
+                if crystal is None:
+                    failed_texts.append({"reason": reason, "text": text, "prompt": plans[i][0],
+                                         "index": i, **plans[i][1]})
+                    out.append((None, reason))
+                    continue
+                props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
+                         "index": i, "prompt": plans[i][0], "cif_text": text, **plans[i][1]}
+                out.append((crystal.with_properties(**{k: v for k, v in props.items()
+                                                       if v is not None}), ""))
+            return out
+
+        crystals = self.sample_in_rounds(len(plans), draw)
+        self.last_report["failed_texts"] = failed_texts
+        return crystals
 
     @staticmethod
     def _decode(text: str, finished: bool) -> tuple[Crystal | None, str]:

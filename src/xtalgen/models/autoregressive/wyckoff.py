@@ -26,7 +26,6 @@ silently dropped.
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal, CrystalError, element_symbol
 from xtalgen.errors import XtalgenError
@@ -400,47 +398,31 @@ class WyckoffGenerator(LearnedGenerator):
         device = self.model.slot_masks.device
         if device.type != "cpu":
             generator = torch.Generator(device=device).manual_seed(seed)
-        results: dict[int, Crystal] = {}
-        failures: Counter[str] = Counter()
-        todo = list(range(len(plans)))
-        rounds = 0
-        bar = tqdm(total=len(plans), desc=f"sampling {self.name}", disable=not self.progress)
-        while todo and rounds < self.max_rounds:
-            rounds += 1
-            retry: list[int] = []
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start: start + self.batch_size]
-                states = [self._state(plans[i][0], plans[i][1]) for i in chunk]
-                first = torch.full((len(chunk),), self.model.vocab.bos, device=device)
-                sample_sequences(self.model.core, _BatchGrammar(states), first,
-                                 temperature=self.temperature, top_k=self.top_k,
-                                 generator=generator, pad_id=self.model.vocab.pad)
-                for i, state in zip(chunk, states):
-                    crystal, reason = self._decode(state)
-                    requested = plans[i][2].get("spacegroup_requested")
-                    if (crystal is not None and requested is not None and self.enforce_spacegroup
-                            and W.detected_spacegroup(crystal) != requested):
-                        crystal, reason = None, "detected space group differs"
-                    if crystal is None:
-                        failures[reason] += 1
-                        retry.append(i)
-                        continue
-                    props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
-                             "index": i, "wyckoff": crystal.properties.get("wyckoff"),
-                             **plans[i][2]}
-                    results[i] = crystal.with_properties(**{k: v for k, v in props.items()
-                                                            if v is not None})
-                    bar.update(1)
-            todo = retry
-        bar.close()
-        self.last_report = {"requested": len(plans), "decoded": len(results),
-                            "failed_attempts": dict(failures), "rounds": rounds,
-                            "given_up": len(todo)}
-        if todo:
-            warnings.warn(f"{self.name}: {len(todo)} of {len(plans)} samples failed "
-                          f"{self.max_rounds} times ({dict(failures)}); returning "
-                          f"{len(results)}", stacklevel=3)
-        return [results[i] for i in sorted(results)]
+
+        def draw(chunk: list[int]) -> list[tuple[Crystal | None, str]]:
+            states = [self._state(plans[i][0], plans[i][1]) for i in chunk]
+            first = torch.full((len(chunk),), self.model.vocab.bos, device=device)
+            sample_sequences(self.model.core, _BatchGrammar(states), first,
+                             temperature=self.temperature, top_k=self.top_k,
+                             generator=generator, pad_id=self.model.vocab.pad)
+            out: list[tuple[Crystal | None, str]] = []
+            for i, state in zip(chunk, states):
+                crystal, reason = self._decode(state)
+                requested = plans[i][2].get("spacegroup_requested")
+                if (crystal is not None and requested is not None and self.enforce_spacegroup
+                        and W.detected_spacegroup(crystal) != requested):
+                    crystal, reason = None, "detected space group differs"
+                if crystal is None:
+                    out.append((None, reason))
+                    continue
+                props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
+                         "index": i, "wyckoff": crystal.properties.get("wyckoff"),
+                         **plans[i][2]}
+                out.append((crystal.with_properties(**{k: v for k, v in props.items()
+                                                       if v is not None}), ""))
+            return out
+
+        return self.sample_in_rounds(len(plans), draw)
 
     def _decode(self, state: G.SequenceState) -> tuple[Crystal | None, str]:
         """The primitive cell of a finished sequence, or None and the reason it failed."""

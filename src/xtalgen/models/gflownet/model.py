@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import warnings
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
@@ -42,7 +40,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
@@ -344,47 +341,32 @@ class GFlowNetGenerator(LearnedGenerator):
         seed = 0 if seed is None else int(seed)
         device = self.model.device
         generator = torch.Generator(device=device).manual_seed(seed)
-        results: dict[int, Crystal] = {}
-        failures: Counter[str] = Counter()
-        todo = list(range(n))
-        rounds = 0
-        bar = tqdm(total=n, desc=f"sampling {self.name}", disable=not self.progress)
-        while todo and rounds < self.max_rounds:
-            rounds += 1
-            retry: list[int] = []
-            for start in range(0, len(todo), self.batch_size):
-                chunk = todo[start: start + self.batch_size]
-                trajectories = self.model.sample(len(chunk), temperature=self.temperature,
-                                                 top_k=self.top_k, spacegroup=spacegroup,
-                                                 generator=generator)
-                decoded = [env.decode(t.state) for t in trajectories]
-                log_rewards: list[float | None] = [env.cached(t.ids) for t in trajectories]
-                if self.with_reward:
-                    good = [k for k, (c, _) in enumerate(decoded) if c is not None]
-                    scored = env.score([trajectories[k].ids for k in good], self.model.reward,
-                                       states=[trajectories[k].state for k in good])
-                    for k, value, reason in zip(good, scored.log_rewards, scored.reasons):
-                        log_rewards[k] = float(value)
-                        if reason:  # a hard validity term of the reward
-                            decoded[k] = (None, reason)
-                for i, (crystal, reason), log_r in zip(chunk, decoded, log_rewards):
-                    if crystal is None:
-                        failures[reason] += 1
-                        retry.append(i)
-                        continue
-                    props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
-                             "index": i, "system": self.system, "reward": self.model.config.reward,
-                             "wyckoff": crystal.properties.get("wyckoff"),
-                             "spacegroup_requested": spacegroup, "log_reward": log_r}
-                    results[i] = crystal.with_properties(**{k: v for k, v in props.items()
-                                                            if v is not None})
-                    bar.update(1)
-            todo = retry
-        bar.close()
-        self.last_report = {"requested": n, "decoded": len(results),
-                            "failed_attempts": dict(failures), "rounds": rounds,
-                            "given_up": len(todo)}
-        if todo:
-            warnings.warn(f"{self.name}: {len(todo)} of {n} samples failed {self.max_rounds} "
-                          f"times ({dict(failures)}); returning {len(results)}", stacklevel=2)
-        return [results[i] for i in sorted(results)]
+
+        def draw(chunk: list[int]) -> list[tuple[Crystal | None, str]]:
+            trajectories = self.model.sample(len(chunk), temperature=self.temperature,
+                                             top_k=self.top_k, spacegroup=spacegroup,
+                                             generator=generator)
+            decoded = [env.decode(t.state) for t in trajectories]
+            log_rewards: list[float | None] = [env.cached(t.ids) for t in trajectories]
+            if self.with_reward:
+                good = [k for k, (c, _) in enumerate(decoded) if c is not None]
+                scored = env.score([trajectories[k].ids for k in good], self.model.reward,
+                                   states=[trajectories[k].state for k in good])
+                for k, value, reason in zip(good, scored.log_rewards, scored.reasons):
+                    log_rewards[k] = float(value)
+                    if reason:  # a hard validity term of the reward
+                        decoded[k] = (None, reason)
+            out: list[tuple[Crystal | None, str]] = []
+            for i, (crystal, reason), log_r in zip(chunk, decoded, log_rewards):
+                if crystal is None:
+                    out.append((None, reason))
+                    continue
+                props = {"generator": self.name, "checkpoint": self.checkpoint, "seed": seed,
+                         "index": i, "system": self.system, "reward": self.model.config.reward,
+                         "wyckoff": crystal.properties.get("wyckoff"),
+                         "spacegroup_requested": spacegroup, "log_reward": log_r}
+                out.append((crystal.with_properties(**{k: v for k, v in props.items()
+                                                       if v is not None}), ""))
+            return out
+
+        return self.sample_in_rounds(n, draw)
