@@ -23,8 +23,45 @@ def sample(
         str | None, typer.Option("--composition", help="Fixed composition (CSP), e.g. Li2MnO3.")
     ] = None,
     spacegroup: Annotated[
-        int | None, typer.Option("--spacegroup", help="Space group number, where supported.")
+        int | None, typer.Option("--spacegroup", help="Space group number (1-230): native where "
+                                 "the generator supports it, else by the filter (spglib, "
+                                 "symprec 0.1).")
     ] = None,
+    chemical_system: Annotated[
+        str | None, typer.Option("--chemical-system", help="Elements of every sample, e.g. "
+                                 "Li-Mn-O: a DNG flow/diffusion checkpoint decodes only these "
+                                 "elements (guided too if trained with it); others: the filter.")
+    ] = None,
+    condition: Annotated[
+        list[str] | None, typer.Option("--condition", help="Target property NAME=VALUE, "
+                                       "repeatable: band_gap (eV), formation_energy (eV/atom). "
+                                       "Native for a checkpoint trained with it (--guidance), "
+                                       "else by the filter with the shipped predictors.")
+    ] = None,
+    guidance: Annotated[
+        float, typer.Option("--guidance", help="Classifier-free guidance scale of a checkpoint "
+                            "trained with conditions (1: plain conditional sampling; 2: "
+                            "stronger; 0: unconditional).")
+    ] = 1.0,
+    use_filter: Annotated[
+        bool | None, typer.Option("--filter/--no-filter", help="Keep only samples that satisfy "
+                                  "the conditions, drawing again (rejection: spglib, the property "
+                                  "predictors). Default: on, with a note, when the generator "
+                                  "cannot serve a condition itself.")
+    ] = None,
+    tolerance: Annotated[
+        list[str] | None, typer.Option("--tolerance", help="Filter: NAME=VALUE, largest |predicted"
+                                       " - target| kept (default band_gap=0.5, formation_energy="
+                                       "0.1).")
+    ] = None,
+    predictor: Annotated[
+        list[str] | None, typer.Option("--predictor", help="Filter: NAME=CHECKPOINT, a property "
+                                       "predictor instead of the shipped one (mp20-band-gap, "
+                                       "mp20-formation-energy).")
+    ] = None,
+    max_rounds: Annotated[
+        int, typer.Option("--max-rounds", help="Filter: rounds of drawing before giving up.")
+    ] = 10,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("samples"),
     steps: Annotated[
@@ -72,6 +109,12 @@ def sample(
     composition's formula type; with --relax-steps, every sample is relaxed with CHGNet.
     A Wyckoff-transformer checkpoint (mp20-dng-wyckoff) takes --spacegroup (every sample in
     that group) and --composition (CSP) alike, and reports samples it could not decode.
+
+    Conditions (--chemical-system, --spacegroup, --condition): a flow or diffusion checkpoint
+    trained with them samples with classifier-free guidance (--guidance), e.g.
+    `xtalgen sample mp20-dng-flow-cond --chemical-system Li-Mn-O --condition band_gap=2.0
+    --guidance 2.0`; any other generator is filtered (--filter: rejection sampling with spglib
+    and the property predictors; it reports the acceptance rate).
     """
     import time
 
@@ -79,11 +122,16 @@ def sample(
 
     from xtalgen import io as xio
     from xtalgen.checkpoints import shipped_checkpoints
+    from xtalgen.conditions import Conditions, parse_condition_args
     from xtalgen.errors import XtalgenError
     from xtalgen.models.registry import GENERATORS, load_generator
 
     if n < 1:
         raise XtalgenError(f"--n must be at least 1, got {n}")
+    conditions = Conditions.from_mapping(parse_condition_args(condition or []),
+                                         spacegroup=spacegroup, chemical_system=chemical_system)
+    tolerances = _pairs(tolerance, "--tolerance", float)
+    predictors = _pairs(predictor, "--predictor", str)
     if threads > 0:
         torch.set_num_threads(threads)
     kwargs = {}
@@ -111,10 +159,22 @@ def sample(
         pool = _template_pool(templates) if templates else []
         gen = TemplatedCSP(gen, pool=pool, noise_level=noise_level if templates else 1.0,
                            relax_steps=relax_steps, executor=get_executor(n_workers=relax_workers))
+    if guidance != 1.0:
+        if not hasattr(gen, "guidance"):
+            raise XtalgenError("--guidance applies to flow and diffusion checkpoints trained "
+                               "with conditions")
+        gen.guidance = guidance
+    gen = _with_filter(gen, conditions, use_filter, tolerances, predictors, max_rounds)
     start = time.perf_counter()
-    crystals = gen.generate(n, composition=composition, spacegroup=spacegroup, seed=seed)
+    condition_map = {k: v for k, v in conditions.as_dict().items() if k != "spacegroup"}
+    crystals = gen.generate(n, composition=composition, spacegroup=conditions.spacegroup,
+                            condition=condition_map or None, seed=seed)
     elapsed = time.perf_counter() - start
     report = getattr(gen, "last_report", None)
+    if report and "acceptance_rate" in report:
+        typer.echo(f"filter: {report['accepted']} kept of {report['drawn']} drawn "
+                   f"(acceptance {report['acceptance_rate']:.1%}, {report['rounds']} rounds); "
+                   f"rejected per condition: {report['rejected']}", err=True)
     if report and report.get("failed_attempts"):
         typer.echo(f"{report['decoded']} of {report['requested']} decoded; failed attempts (drawn "
                    f"again): {report['failed_attempts']}; given up: {report['given_up']}", err=True)
@@ -125,6 +185,52 @@ def sample(
     xio.write(crystals, out / "samples.extxyz")
     _write_texts(crystals, report or {}, out)
     typer.echo(f"{len(crystals)} crystals in {elapsed:.1f} s -> {out / 'samples.extxyz'}, {out / 'cif'}/")
+
+
+def _pairs(values: list[str] | None, option: str, kind: type) -> dict:
+    """``["band_gap=0.3"]`` -> ``{"band_gap": 0.3}`` (canonical condition names)."""
+    from xtalgen.conditions import condition_name
+    from xtalgen.errors import XtalgenError
+
+    out = {}
+    for text in values or []:
+        name, sep, value = text.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[condition_name(name)] = kind(value)
+        except ValueError:
+            raise XtalgenError(f"{option} looks like NAME=VALUE (e.g. band_gap=0.3), got {text!r}") from None
+    return out
+
+
+def _with_filter(gen, conditions, use_filter: bool | None, tolerances: dict, predictors: dict,
+                 max_rounds: int):
+    """``gen``, wrapped in the rejection filter when asked (``--filter``) or needed (a condition
+    it cannot serve itself, unless ``--no-filter``)."""
+    from xtalgen.errors import XtalgenError
+    from xtalgen.pipelines.conditioned import RejectionGenerator
+
+    missing = [c for c in conditions.names if c not in getattr(gen, "native_conditions", ())]
+    if (tolerances or predictors) and use_filter is False:
+        raise XtalgenError("--tolerance and --predictor are options of --filter")
+    if not conditions:
+        if use_filter or tolerances or predictors:
+            raise XtalgenError("--filter needs a condition: --chemical-system, --spacegroup or "
+                               "--condition NAME=VALUE")
+        return gen
+    if use_filter is None and missing:
+        typer.echo(f"note: {getattr(gen, 'label', gen.name)} cannot condition on "
+                   f"{', '.join(missing)} itself; keeping the samples that satisfy "
+                   f"{conditions.describe()} (rejection filter; --no-filter to refuse)", err=True)
+        use_filter = True
+    if not use_filter:
+        return gen
+    from xtalgen.properties.predictor import load_predictor
+
+    loaded = {name: load_predictor(path) for name, path in predictors.items()}
+    return RejectionGenerator(gen, predictors=loaded, tolerances=tolerances,
+                              max_rounds=max_rounds)
 
 
 def _write_texts(crystals: list, report: dict, out: Path) -> None:

@@ -1,6 +1,12 @@
 """``xtalgen train``: train a generator of any learned family, or a property predictor, on a
 dataset split.
 
+``--model flow|diffusion --conditions chemical_system,spacegroup,band_gap,formation_energy``
+trains a model for classifier-free guidance (:mod:`xtalgen.models.iterative.generative`): the
+conditions are read from each training crystal (elements, the space group from the dataset's
+column or spglib at symprec 0.1, the ``band_gap`` and ``formation_energy_per_atom`` columns)
+and each is dropped with probability ``--cond-dropout``.
+
 ``--model predictor --property formation_energy|band_gap|synthesizability`` trains a property
 predictor (:mod:`xtalgen.properties.predictor`, whose docstring has the commands of the three
 shipped ones) through the same loop; afterwards its validation metrics (MAE; for
@@ -49,6 +55,8 @@ def train_command(
     unlabelled: Annotated[str, typer.Option("--unlabelled", help="synthesizability: NAME:SPLIT (or path) of crystals added as unlabelled (theoretical), minus the material_ids of the training split.")] = "",
     max_atoms: Annotated[int, typer.Option("--max-atoms", help="predictor: keep only crystals with at most this many sites (0: all).")] = 0,
     class_prior: Annotated[float, typer.Option("--class-prior", help="synthesizability: assumed share of synthesisable crystals among the unlabelled (nnPU's pi).")] = 0.5,
+    conditions: Annotated[str, typer.Option("--conditions", help="diffusion, flow: train for classifier-free guidance on these comma-separated conditions: chemical_system, spacegroup, band_gap, formation_energy (then `xtalgen sample --chemical-system/--spacegroup/--condition --guidance`).")] = "",
+    cond_dropout: Annotated[float, typer.Option("--cond-dropout", help="With --conditions: probability of dropping each condition per crystal in training (its null embedding; MatterGen uses 0.2).")] = 0.2,
 ) -> None:
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
@@ -75,6 +83,13 @@ def train_command(
     if model != "predictor" and (prop or holdout or unlabelled or max_atoms):
         raise XtalgenError("--property, --holdout, --unlabelled and --max-atoms are options of "
                            "--model predictor")
+    from xtalgen.conditions import condition_name
+
+    condition_names = [condition_name(c) for c in conditions.split(",") if c.strip()]
+    if not 0 <= cond_dropout < 1:
+        raise XtalgenError(f"--cond-dropout must be in [0, 1), got {cond_dropout}")
+    if condition_names and model not in ("diffusion", "flow"):
+        raise XtalgenError(f"--conditions is an option of --model flow and diffusion, not {model}")
     if not 0 <= holdout < 1:
         raise XtalgenError(f"--holdout must be in [0, 1), got {holdout}")
     if model in ("wyckoff", "cif-lm") and hidden_dim % 32:
@@ -103,6 +118,7 @@ def train_command(
             process=model, task=task, lattice_repr=lattice_repr,
             backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers),
             flow=FlowConfig(type_path=type_path),
+            conditions=condition_names, cond_dropout=cond_dropout,
         )
     config = TrainConfig(
         max_steps=max_steps, max_time_s=max_time or None, batch_size=batch_size, lr=lr,

@@ -22,6 +22,10 @@ class Generator(ABC):
     """A source of crystals: ``generate(n, composition=..., spacegroup=..., seed=...)``."""
 
     name: str = "generator"
+    native_conditions: frozenset[str] = frozenset()
+    """Conditions (:data:`xtalgen.conditions.CONDITION_NAMES`) that ``generate`` serves
+    itself; any other is served by a filter around the generator
+    (:class:`xtalgen.pipelines.conditioned.RejectionGenerator`)."""
 
     @abstractmethod
     def generate(
@@ -41,7 +45,9 @@ class Generator(ABC):
             composition: fixes the composition (CSP), e.g. ``"Li2MnO3"``; the cell may hold a
                 multiple of the reduced formula.
             spacegroup: requested space group number (1-230), where the generator supports it.
-            condition: target properties, e.g. ``{"band_gap": 1.5}`` (eV), where supported.
+            condition: target properties, e.g. ``{"band_gap": 1.5}`` (eV), and (under the
+                names of :mod:`xtalgen.conditions`) a ``"chemical_system"``, where supported
+                (:attr:`native_conditions`).
             seed: makes the call reproducible.
         """
 

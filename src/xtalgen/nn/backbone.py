@@ -2,7 +2,8 @@
 
 A CSPNet-style network (DiffCSP, Jiao et al. 2023) over the fully connected in-cell graph:
 
-* nodes: atom-type features (one-hot or noisy one-hot, ``n_types`` wide) plus a time embedding;
+* nodes: atom-type features (one-hot or noisy one-hot, ``n_types`` wide) plus a time embedding
+  (and, for a conditional model, a per-crystal condition embedding added to the input states);
 * edges ``i -> j``: Fourier features of ``f_j - f_i`` (periodic, so invariant to translations by
   lattice vectors and to wrapping) and the lattice inner-product matrix ``L L^T`` (invariant to
   rotations of the crystal: lattice rows are vectors, a rotation maps ``L -> L R^T``);
@@ -122,6 +123,7 @@ class Backbone(nn.Module):
         lattices: torch.Tensor,
         num_atoms: torch.Tensor,
         batch: torch.Tensor,
+        cond: torch.Tensor | None = None,
     ) -> BackboneOutput:
         """Predict the fields of a (noisy) batch.
 
@@ -131,8 +133,10 @@ class Backbone(nn.Module):
             frac_coords: (N, 3) fractional coordinates (wrapping does not change the output).
             lattices: (B, 3, 3) angstrom, rows are lattice vectors.
             num_atoms: (B,) atoms per crystal; ``batch``: (N,) crystal index per atom.
+            cond: optional (B, hidden_dim) condition embedding, added to every atom's input
+                state (:mod:`xtalgen.models.iterative.conditioning`).
         """
-        h = self.node_states(t, type_features, frac_coords, lattices, num_atoms, batch)
+        h = self.node_states(t, type_features, frac_coords, lattices, num_atoms, batch, cond)
         pooled = scatter_mean(h, batch, lattices.shape[0])
         lattice_out = self.lattice_head(pooled)
         if self.config.lattice_output == "matrix":
@@ -151,11 +155,14 @@ class Backbone(nn.Module):
         lattices: torch.Tensor,
         num_atoms: torch.Tensor,
         batch: torch.Tensor,
+        cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(N, hidden_dim) invariant atom states after the last layer (normalised): what the
         output heads read, and what a property head pools (arguments as in ``forward``)."""
         temb = self.time_embedding(t)[batch]
         h = self.node_in(torch.cat([type_features, temb], dim=-1))
+        if cond is not None:
+            h = h + cond[batch]
         lattice_ips = (lattices @ lattices.transpose(-1, -2)).flatten(1)  # (B, 9), invariant
         edges = in_cell_pairs(num_atoms, self_pairs=True)
         src, dst, graph = edges

@@ -6,8 +6,21 @@ behave like any other :class:`~xtalgen.models.base.Generator`.
 * :mod:`xtalgen.pipelines.templated_csp`: :class:`TemplatedCSP` (``"templated-csp"``; the CLI's
   ``xtalgen sample CHECKPOINT --templates ...``): retrieved prototypes refined by a CSP model,
   optionally relaxed.
+* :mod:`xtalgen.pipelines.conditioned`: :class:`RejectionGenerator` (the CLI's ``xtalgen sample
+  GENERATOR --filter``): any generator, kept to a chemical system, a space group and target
+  properties (by spglib and the property predictors) by rejection.
+* :mod:`xtalgen.pipelines.symmetric_sampling`: :class:`SymmetricSampler` (hard space-group
+  conditioning, DiffCSP++-style): a CSP model sampled inside Wyckoff templates (from the
+  Wyckoff-token model, a pool or user-given crystals), every sample exactly symmetric.
 """
 
+from xtalgen.pipelines.conditioned import RejectionGenerator, satisfies
+from xtalgen.pipelines.symmetric_sampling import (
+    PoolTemplates,
+    SymmetricSampler,
+    SymmetricSamplerConfig,
+    WyckoffTemplates,
+)
 from xtalgen.pipelines.templated_csp import (
     TemplatedCSP,
     TemplatedCSPConfig,
@@ -15,4 +28,6 @@ from xtalgen.pipelines.templated_csp import (
     retrieve_templates,
 )
 
-__all__ = ["TemplatedCSP", "TemplatedCSPConfig", "relax_samples", "retrieve_templates"]
+__all__ = ["PoolTemplates", "RejectionGenerator", "SymmetricSampler", "SymmetricSamplerConfig",
+           "TemplatedCSP", "TemplatedCSPConfig", "WyckoffTemplates", "relax_samples",
+           "retrieve_templates", "satisfies"]

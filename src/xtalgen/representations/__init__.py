@@ -7,6 +7,9 @@ Modules (each with an ``encode`` and a ``decode`` that round-trip):
 * ``wyckoff``: ``WyckoffRepresentation`` (space group, lattice parameters, Wyckoff sites).
 * ``graph``: periodic neighbour lists and the fully connected in-cell graph of a batch.
 * ``tokens``: the Wyckoff form as a token sequence over a fixed vocabulary.
+* ``symmetry_projection``: ``SymmetryTemplate`` (a space group's operations and Wyckoff orbits
+  in one cell) and the projections onto its symmetric subspace (no decode: not a representation
+  of one crystal but a constraint set).
 
 Names are loaded lazily so that ``import xtalgen.representations`` does not import torch.
 """

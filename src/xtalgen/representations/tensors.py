@@ -8,14 +8,16 @@ Layout (PyG-style, as in CDVAE / DiffCSP / MatterGen):
 * ``num_atoms``: (B,) long, atoms per crystal.
 * ``batch``: (N,) long, index of the crystal each atom belongs to.
 
-Atoms of crystal ``i`` are the contiguous slice ``ptr[i]:ptr[i + 1]``.
+Atoms of crystal ``i`` are the contiguous slice ``ptr[i]:ptr[i + 1]``. A conditional model's
+batch also carries ``conditions``: condition name -> a per-crystal tensor with B rows
+(:mod:`xtalgen.models.iterative.conditioning`); None otherwise.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +37,7 @@ class CrystalBatch:
     atom_types: torch.Tensor
     num_atoms: torch.Tensor
     batch: torch.Tensor
+    conditions: dict[str, torch.Tensor] | None = field(default=None)
 
     def __post_init__(self) -> None:
         if self.lattices.ndim != 3 or self.lattices.shape[1:] != (3, 3):
@@ -90,6 +93,8 @@ class CrystalBatch:
             atom_types=self.atom_types.to(device),
             num_atoms=self.num_atoms.to(device),
             batch=self.batch.to(device),
+            conditions=None if self.conditions is None else {
+                k: v.to(device) for k, v in self.conditions.items()},
         )
 
     @property

@@ -116,6 +116,7 @@ class EvolutionarySearch(Generator):
     """
 
     name = "evolution"
+    native_conditions = frozenset({"spacegroup"})
 
     @classmethod
     def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:

@@ -159,6 +159,7 @@ class RandomSymmetricSearch(Generator):
     """
 
     name = "random-search"
+    native_conditions = frozenset({"spacegroup"})
 
     @classmethod
     def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:

@@ -128,6 +128,7 @@ class PrototypeSubstitution(Generator):
     """
 
     name = "substitution"
+    native_conditions = frozenset({"spacegroup"})
 
     @classmethod
     def benchmark_kwargs(cls, train: Sequence[Crystal]) -> dict[str, Any]:

@@ -213,6 +213,7 @@ class CifLMGenerator(LearnedGenerator):
     """Samples crystals from a :class:`CifLanguageModel` (DNG, CSP, space-group prompts)."""
 
     family = "cif-lm"
+    native_conditions = frozenset({"spacegroup"})
     model_class = CifLanguageModel
     config_class = CifLMConfig
     half_precision_prefixes = ("core.",)

@@ -274,6 +274,7 @@ class WyckoffGenerator(LearnedGenerator):
     """Samples crystals from a :class:`WyckoffTransformer` (DNG, space group, CSP)."""
 
     family = "wyckoff"
+    native_conditions = frozenset({"spacegroup"})
     model_class = WyckoffTransformer
     config_class = WyckoffConfig
     half_precision_prefixes = ("core.",)

@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from xtalgen.models.iterative.process import NetFn, Process, State
+from xtalgen.models.iterative.process import NetFn, Process, Projection, State
 from xtalgen.models.iterative.torus import wrap, wrapped_normal_score, wrapped_normal_score_norm
 
 __all__ = ["DiffusionConfig", "DiffusionProcess", "cosine_alpha_bars"]
@@ -121,6 +121,7 @@ class DiffusionProcess(Process):
         lattice_shape: tuple[int, ...] = (3, 3),
         init: State | None = None,
         noise_level: float = 1.0,
+        project: Projection | None = None,
     ) -> State:
         cfg = self.config
         device = batch.device
@@ -138,6 +139,14 @@ class DiffusionProcess(Process):
             lattices = ab.sqrt() * init.lattices + (1 - ab).sqrt() * lattices
             frac = wrap(init.frac_coords + self.sigmas[start] * self._randn_like(frac, generator))
         grid = self.timestep_grid(n_steps, start)
+
+        def constrain(lattices: torch.Tensor, frac: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if project is None:
+                return lattices, frac
+            state = project(State(lattices=lattices, frac_coords=frac, types=types))
+            return state.lattices, state.frac_coords
+
+        lattices, frac = constrain(lattices, frac)
         for i, t in enumerate(tqdm(grid, desc="diffusion", disable=not progress, leave=False)):
             s = grid[i + 1] if i + 1 < len(grid) else 0
             time = torch.full((n_graphs,), t / cfg.timesteps, device=device)
@@ -149,6 +158,7 @@ class DiffusionProcess(Process):
                 step = cfg.corrector_step_lr * (sigma_t / cfg.sigma_begin) ** 2
                 noise = self._randn_like(frac, generator) if t > 1 else torch.zeros_like(frac)
                 frac = wrap(frac + step * out.frac * score_scale + (2 * step).sqrt() * noise)
+                lattices, frac = constrain(lattices, frac)
 
             out = net(time, types, frac, lattices)  # predictor: reverse diffusion t -> s
             step = sigma_t**2 - sigma_s**2
@@ -164,4 +174,5 @@ class DiffusionProcess(Process):
             if fixed_types is None:
                 types = (types - coef * out.types) / alpha.sqrt()
                 types = types + post_std * self._randn_like(types, generator)
+            lattices, frac = constrain(lattices, frac)
         return State(lattices=lattices, frac_coords=frac, types=types)

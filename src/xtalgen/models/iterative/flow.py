@@ -28,7 +28,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from xtalgen.models.iterative.process import NetFn, Process, State
+from xtalgen.models.iterative.process import NetFn, Process, Projection, State
 from xtalgen.models.iterative.torus import wrap, wrapped_displacement
 
 __all__ = ["FlowConfig", "FlowProcess"]
@@ -113,6 +113,7 @@ class FlowProcess(Process):
         lattice_shape: tuple[int, ...] = (3, 3),
         init: State | None = None,
         noise_level: float = 1.0,
+        project: Projection | None = None,
     ) -> State:
         cfg = self.config
         device = batch.device
@@ -131,6 +132,8 @@ class FlowProcess(Process):
             t_start = 1.0 - noise_level
             lattices = (1 - t_start) * lattices + t_start * init.lattices
             frac = wrap(frac + t_start * wrapped_displacement(init.frac_coords - frac))
+        if project is not None:
+            lattices, frac = self._project(project, lattices, frac, types)
         dt = (1.0 - t_start) / n_steps
         for i in tqdm(range(n_steps), desc="flow", disable=not progress, leave=False):
             t = t_start + i * dt
@@ -141,7 +144,15 @@ class FlowProcess(Process):
                 types, masked = self._unmask(types, masked, out.types, t, dt, generator)
             elif fixed_types is None:
                 types = types + dt * out.types
+            if project is not None:
+                lattices, frac = self._project(project, lattices, frac, types)
         return State(lattices=lattices, frac_coords=frac, types=types)
+
+    @staticmethod
+    def _project(project: Projection, lattices: torch.Tensor, frac: torch.Tensor,
+                 types: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        state = project(State(lattices=lattices, frac_coords=frac, types=types))
+        return state.lattices, state.frac_coords
 
     @staticmethod
     def _unmask(

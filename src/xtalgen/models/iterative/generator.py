@@ -5,18 +5,31 @@ the formula as written, so ``"Li4Mn2O6"`` asks for a doubled cell) or a list of 
 (:meth:`IterativeGenerator.sample_csp`, which tags each sample with the target's ``material_id``
 and its ``sample_index`` for the CSP metrics). DNG models draw the number of atoms from the
 training distribution and generate the atom types too.
+
+Conditions (:mod:`xtalgen.conditions`): ``generate(n, spacegroup=225, condition={"chemical_system":
+"Li-Mn-O", "band_gap": 2.0})`` samples with classifier-free guidance of scale ``guidance``
+(attribute or keyword; 1: plain conditional sampling) from a model trained with those conditions
+(``ModelConfig.conditions``); any other condition is one clear error naming what the model knows
+and the predictor filter (:class:`xtalgen.pipelines.conditioned.RejectionGenerator`) that serves it.
+A DNG model asked for a chemical system decodes only the system's elements (a hard mask on the
+types, trained embedding or not), so every sample lies within the system by construction; that
+every element of the system is present is likely with a trained ``chemical_system`` embedding
+but not guaranteed (the filter checks both).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xtalgen.conditions import Conditions, system_label
 from xtalgen.crystal import Crystal, CrystalError
 from xtalgen.errors import XtalgenError
 from xtalgen.models.iterative.generative import CrystalGenerativeModel, ModelConfig
@@ -45,15 +58,35 @@ class IterativeGenerator(LearnedGenerator):
         device: str = "cpu",
         progress: bool = False,
         provenance: Mapping[str, Any] | None = None,
+        guidance: float = 1.0,
     ) -> None:
         super().__init__(model, checkpoint=checkpoint, batch_size=batch_size, device=device,
                          progress=progress, provenance=provenance)
         self.n_steps = n_steps
+        self.guidance = guidance
+        """Classifier-free guidance scale of conditional sampling (1: conditional, no guidance)."""
         self.name = f"{model.config.process}-{model.config.task}"
 
     @property
     def task(self) -> str:
         return self.model.config.task
+
+    @property
+    def label(self) -> str:
+        """How errors name this generator: a shipped checkpoint's name, another checkpoint's
+        path, else the family name."""
+        from xtalgen.checkpoints import CHECKPOINT_DIR
+
+        if not self.checkpoint:
+            return self.name
+        path = Path(self.checkpoint)
+        return path.stem if path.parent.resolve() == CHECKPOINT_DIR.resolve() else str(path)
+
+    @property
+    def native_conditions(self) -> frozenset[str]:  # type: ignore[override]
+        """The conditions the model was trained with; DNG also takes a chemical system."""
+        extra = {"chemical_system"} if self.task == "dng" else set()
+        return frozenset(self.model.config.conditions) | extra
 
     # -- sampling ---------------------------------------------------------------------------
     def generate(
@@ -68,6 +101,31 @@ class IterativeGenerator(LearnedGenerator):
         return self.sample(n, composition=composition, spacegroup=spacegroup,
                            condition=condition, seed=seed)
 
+    def _conditions(
+        self,
+        spacegroup: int | None,
+        condition: Mapping[str, Any] | None,
+        species: list[int] | None,
+        guidance: float,
+    ) -> Conditions:
+        """The validated request (CSP: the chemical system is the composition's)."""
+        conditions = Conditions.from_mapping(condition, spacegroup=spacegroup)
+        trained = self.model.config.conditions
+        if guidance < 0:
+            raise XtalgenError(f"guidance must be >= 0, got {guidance}")
+        if guidance != 1.0 and not trained:
+            raise XtalgenError(f"{self.label} was not trained with conditions, so guidance does "
+                               "not apply to it (drop the guidance scale)")
+        if species is not None:
+            system = tuple(sorted(set(species)))
+            if conditions.chemical_system not in (None, system):
+                raise XtalgenError(f"the composition's elements ({system_label(system)}) are not "
+                                   f"the chemical system {system_label(conditions.chemical_system)}")
+            conditions = replace(conditions,
+                                 chemical_system=system if "chemical_system" in trained else None)
+        self.model.check_conditions(conditions, self.label)
+        return conditions
+
     def sample(
         self,
         n: int,
@@ -77,28 +135,38 @@ class IterativeGenerator(LearnedGenerator):
         condition: Mapping[str, float] | None = None,
         seed: int | None = None,
         n_steps: int | None = None,
+        guidance: float | None = None,
     ) -> list[Crystal]:
-        """``n`` crystals (CSP: of ``composition``; DNG: unconditional). See :meth:`generate`."""
-        if spacegroup is not None or condition:
-            raise XtalgenError(f"{self.name} does not support space-group or property conditions")
+        """``n`` crystals (CSP: of ``composition``; DNG: de novo), conditioned on ``spacegroup``
+        and ``condition`` (names and units: :mod:`xtalgen.conditions`) with guidance scale
+        ``guidance`` (default: the ``guidance`` attribute). See the module docstring."""
         if n < 1:
             raise XtalgenError(f"n must be at least 1, got {n}")
         seed = 0 if seed is None else int(seed)
         generator = torch.Generator().manual_seed(seed)
         extra: dict[str, Any] = {}
+        guidance = self.guidance if guidance is None else float(guidance)
+        species = None
         if self.task == "csp":
             if composition is None:
                 raise XtalgenError(f"{self.name} is a crystal-structure-prediction model: give a composition")
             species = composition_species(composition)
             extra["composition"] = composition if isinstance(composition, str) else dict(composition)
+        elif composition is not None:
+            raise XtalgenError(f"{self.name} generates compositions itself; drop the composition")
+        conditions = self._conditions(spacegroup, condition, species, guidance)
+        if conditions:
+            extra.update({f"condition_{k}": v for k, v in conditions.as_dict().items()})
+            if self.model.config.conditions:
+                extra["guidance"] = guidance
+        if species is not None:
             counts = torch.full((n,), len(species))
             types = torch.tensor(species).repeat(n)
         else:
-            if composition is not None:
-                raise XtalgenError(f"{self.name} generates compositions itself; drop the composition")
             counts = self.model.sample_num_atoms(n, generator)
             types = None
-        return self._sample(counts, types, generator, seed, n_steps, [dict(extra) for _ in range(n)])
+        return self._sample(counts, types, generator, seed, n_steps, [dict(extra) for _ in range(n)],
+                            conditions=conditions, guidance=guidance)
 
     def sample_csp(
         self,
@@ -180,6 +248,8 @@ class IterativeGenerator(LearnedGenerator):
         extras: list[dict[str, Any]],
         init: list[Crystal] | None = None,
         noise_level: float = 1.0,
+        conditions: Conditions | None = None,
+        guidance: float = 1.0,
     ) -> list[Crystal]:
         n_steps = n_steps or self.n_steps
         if init is not None:
@@ -196,7 +266,8 @@ class IterativeGenerator(LearnedGenerator):
                 chunk_init = CrystalBatch.from_crystals(init[start:stop])
             out = self.model.sample(counts[start:stop], chunk_types, n_steps=n_steps,
                                     generator=generator, progress=self.progress,
-                                    init=chunk_init, noise_level=noise_level)
+                                    init=chunk_init, noise_level=noise_level,
+                                    conditions=conditions, guidance=guidance)
             for i, crystal in enumerate(_to_crystals(out)):
                 if crystal is None:
                     failed += 1

@@ -17,7 +17,7 @@ from torch import nn
 
 from xtalgen.nn.backbone import BackboneOutput
 
-__all__ = ["NetFn", "Process", "State"]
+__all__ = ["NetFn", "Process", "Projection", "State"]
 
 NetFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], BackboneOutput]
 """``net(t, type_features, frac_coords, lattices) -> BackboneOutput``; t: (B,) in [0, 1]."""
@@ -33,6 +33,12 @@ class State:
     """(N, 3) fractional coordinates in [0, 1)."""
     types: torch.Tensor
     """(N, n_types) one-hot (clean or fixed) or continuous type features (noisy)."""
+
+
+Projection = Callable[[State], State]
+"""``project(state) -> state``: a constraint applied to the sampler's state after every step
+and to its starting noise, e.g. a space group's symmetric subspace
+(:class:`xtalgen.representations.symmetry_projection.SymmetryProjector`)."""
 
 
 class Process(nn.Module, ABC):
@@ -62,13 +68,18 @@ class Process(nn.Module, ABC):
         lattice_shape: tuple[int, ...] = (3, 3),
         init: State | None = None,
         noise_level: float = 1.0,
+        project: Projection | None = None,
     ) -> State:
         """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None;
         ``lattice_shape``: per-crystal shape of the lattice in process space.
 
         With ``init`` (a template in process space, e.g. a retrieved prototype), sampling starts
         from ``init`` corrupted to ``noise_level`` (1: pure noise, the template is ignored;
-        0.3: mostly template) instead of from pure noise, as in SDEdit / DiffCSP++."""
+        0.3: mostly template) instead of from pure noise, as in SDEdit / DiffCSP++.
+
+        ``project`` (hard constraints, DiffCSP++-style): applied to the starting state and after
+        every step (diffusion: after the corrector and after the predictor), so the network
+        only ever sees, and the sampler returns, states inside the constraint set."""
 
     @staticmethod
     def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
