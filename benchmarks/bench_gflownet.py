@@ -1,20 +1,20 @@
 """GFlowNet vs random symmetric search vs evolutionary search at equal reward evaluations (issue 16).
 
-Real run (two systems, CHGNet formation-energy reward, 20,000 reward evaluations per method,
-S.U.N. of 200 samples per method; resumable: rerun the same command after an interruption):
+Real run (two systems, the trained formation-energy predictor as the reward, 10,000 reward
+evaluations per method, S.U.N. of 200 samples per method; resumable: rerun the same command
+after an interruption; one process per system runs them side by side, then one invocation
+with both systems, all cached, writes the joint table):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_gflownet.py \\
-        --systems Li-Mn-O Ni-Ti-Al --reward formation-energy --budget 20000 --sun-n 200 \\
+        --systems Li-Mn-O Ni-Ti-Al --reward formation-energy --budget 10000 --sun-n 200 \\
         --threads 1 --seed 0 --out runs/bench_gflownet
 
-Time (measured at --budget 400 on the 2-core dev machine with both cores busy, one thread,
-nice 10: GFlowNet training 0.10 s per reward evaluation (1.4 s per step of 32 trajectories),
-1,000 samples scored ~15 s; random search 0.07 s per evaluation (pyxtal draw + CHGNet single
-point); evolution 0.06 s per evaluation; S.U.N. screening ~3 CPU s per structure, from the
-screening benchmark in RESULTS.md): per system about 30 min GFlowNet, 25 min random search,
-20 min evolution and 40 min for the four S.U.N. screens of 200 structures, so about 2 h per
-system and 4 h for both on one busy core; expect roughly half on an idle core. ``--sun-workers
-2`` on an idle two-core machine shortens the screens. The toy takes about 10 s.
+Time: see RESULTS.md for the measured run. With the CHGNet single-point reward
+(``--reward chgnet-formation-energy``), measured at --budget 400 on the busy 2-core machine:
+GFlowNet training 0.10 s per reward evaluation, random search 0.07 s, evolution 0.06 s, so
+about 1.5 h per system at 20,000 evaluations beside the S.U.N. screens (~3 CPU s per
+structure). The predictor reward costs about a millisecond per crystal, so the searches'
+own generation (pyxtal) and the S.U.N. screens dominate. The toy takes about 10 s.
 
 Smoke test (one system, tiny budgets, about 30 s on the busy machine; 20 s more per extra
 system):
@@ -29,14 +29,16 @@ Anchors (issue 16): Crystal-GFN (AI4Mat 2023) samples space group, composition a
 parameters only, no atomic positions; its median predicted formation energy is -3.2 eV/atom
 with its own proxy; LeMat-GenBench scores it 51.7% valid and 0% stable. Here every GFlowNet
 sample is a complete crystal (positions included) decoded through the Wyckoff grammar, and
-formation energies come from CHGNet against the bundled MP-20 hull's elemental references
-(not comparable one to one with Crystal-GFN's proxy).
+formation energies come from our MP-20 predictor (or CHGNet against the bundled MP-20 hull's
+elemental references), not comparable one to one with Crystal-GFN's proxy.
 
 Protocol, per system (``--systems``, e.g. Li-Mn-O and the ternary intermetallic Ni-Ti-Al):
 
-* The reward (``--reward``, default ``formation-energy``: CHGNet single-point formation energy
-  E in eV/atom, log R = -beta E, beta 5 unless ``--beta``; charge neutrality by SMACT as a hard
-  term, all-metal compositions pass) is the same definition for every method, built by
+* The reward (``--reward``, default ``formation-energy``: the formation energy per atom E
+  predicted by the shipped ``mp20-formation-energy`` predictor, eV/atom, as Crystal-GFN
+  rewards with a formation-energy proxy; ``chgnet-formation-energy``: CHGNet single point
+  against the hull's references; log R = -beta E, beta 5 unless ``--beta``; charge neutrality
+  by SMACT as a hard term, all-metal compositions pass) is the same definition for every method, built by
   :func:`xtalgen.models.gflownet.rewards.make_reward`. A *reward evaluation* is one crystal
   passed to the reward (crystals that fail a hard term or the GFlowNet's geometry checks cost
   none); it is the common currency.
@@ -132,8 +134,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("--systems", nargs="+", default=["Li-Mn-O", "Ni-Ti-Al"],
                    help="chemical systems (an oxide and a ternary intermetallic by default)")
-    p.add_argument("--reward", default="formation-energy", choices=("formation-energy", "e-hull", "toy"),
-                   help="formation-energy: CHGNet single point against the hull's references")
+    p.add_argument("--reward", default="formation-energy",
+                   choices=("formation-energy", "chgnet-formation-energy", "e-hull", "toy"),
+                   help="formation-energy: the trained predictor mp20-formation-energy; "
+                   "chgnet-formation-energy: CHGNet single point against the hull's references")
     p.add_argument("--beta", type=float, default=None, help="reward exp(-beta E) (default: the reward's)")
     p.add_argument("--budget", type=int, default=20000, help="reward evaluations per method")
     p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated of {METHODS}")

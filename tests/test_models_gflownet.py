@@ -174,7 +174,7 @@ def test_save_and_load_round_trip(system_run: Path, tmp_path: Path) -> None:
     (["--system", ""], "names no element"),
     (["--system", "Li-O", "--reward", "no-such-reward"], "unknown reward"),
     (["--system", "Li-O", "--spacegroups", "0-3"], "1-230"),
-    (["--system", "Po-O"], "no elemental reference for Po"),
+    (["--system", "Po-O"], "never saw Po"),
 ])
 def test_bad_input_is_one_clear_error(argv, message, tmp_path: Path, capsys) -> None:
     from xtalgen.cli.main import main
@@ -205,10 +205,10 @@ def test_python_api_errors() -> None:
 def test_chgnet_rewards_score_tiny_structures() -> None:
     """Formation energy (single point) against the hull's references, charge neutrality as a
     hard term (CHGNet bundled in its wheel: no download)."""
-    from xtalgen.properties.rewards import FormationEnergyReward
+    from xtalgen.properties.rewards import CHGNetFormationEnergyReward
 
-    reward = make_reward("formation-energy", beta=5.0)
-    assert isinstance(reward, FormationEnergyReward)
+    reward = make_reward("chgnet-formation-energy", beta=5.0)
+    assert isinstance(reward, CHGNetFormationEnergyReward)
     rocksalt = Crystal(np.eye(3) * 5.64, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0],
                                           [.5, 0, 0], [0, .5, 0], [0, 0, .5], [.5, .5, .5]],
                        [11] * 4 + [17] * 4)

@@ -12,9 +12,13 @@ from pathlib import Path
 
 from xtalgen.errors import XtalgenError
 
-__all__ = ["CHECKPOINT_DIR", "shipped_checkpoint", "shipped_checkpoints"]
+__all__ = ["CHECKPOINT_DIR", "PREDICTOR_DIR", "shipped_checkpoint", "shipped_checkpoints"]
 
 CHECKPOINT_DIR = Path(__file__).parent
+"""The shipped generators."""
+PREDICTOR_DIR = CHECKPOINT_DIR / "predictors"
+"""The shipped property predictors (not generators: loaded by
+:func:`xtalgen.properties.predictor.load_predictor`)."""
 
 ALIASES = {"mp20-csp-wyckoff": "mp20-dng-wyckoff", "perov5-csp-wyckoff": "perov5-dng-wyckoff",
            "mp20-csp-cif-lm": "mp20-cif-lm", "mp20-dng-cif-lm": "mp20-cif-lm",

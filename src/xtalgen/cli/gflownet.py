@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
 def train_command(
     system: Annotated[str, typer.Option("--system", help="Chemical system, e.g. Li-Mn-O (compositions use these elements and their subsets).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
-    reward: Annotated[str, typer.Option("--reward", help="formation-energy (CHGNet single point against the hull's elemental references), e-hull (CHGNet E_hull after a short relaxation), toy (analytic, instant) or package.module:Class.")] = "formation-energy",
+    reward: Annotated[str, typer.Option("--reward", help="formation-energy (the trained predictor mp20-formation-energy, eV/atom), chgnet-formation-energy (CHGNet single point against the hull's elemental references), e-hull (CHGNet E_hull after a short relaxation), toy (analytic, instant) or package.module:Class.")] = "formation-energy",
     steps: Annotated[int, typer.Option("--steps", help="Training steps (one batch of trajectories each).")] = 2000,
     max_reward_evaluations: Annotated[int, typer.Option("--max-reward-evaluations", help="Stop once this many crystals were passed to the reward (0: no limit; counted across resumes).")] = 0,
-    beta: Annotated[float | None, typer.Option("--beta", help="Reward exp(-beta E), per eV/atom (default: the reward's: formation-energy 5, e-hull 10, toy 3).")] = None,
+    beta: Annotated[float | None, typer.Option("--beta", help="Reward exp(-beta E), per eV/atom (default: the reward's: formation-energy 5, chgnet-formation-energy 5, e-hull 10, toy 3).")] = None,
     relax_steps: Annotated[int, typer.Option("--relax-steps", help="e-hull: FIRE steps of the short relaxation.")] = 50,
     max_atoms: Annotated[int, typer.Option("--max-atoms", help="Most atoms in the primitive cell.")] = 12,
     max_elements: Annotated[int, typer.Option("--max-elements", help="Most elements in a composition (0: all of the system).")] = 0,

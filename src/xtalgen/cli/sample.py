@@ -98,6 +98,13 @@ def sample(
         int, typer.Option("--top-k", help="Autoregressive checkpoints: sample among the k most "
                           "likely tokens (0: the model's default; all for wyckoff, 10 for cif-lm).")
     ] = 0,
+    symmetric: Annotated[
+        bool, typer.Option("--symmetric", help="CSP flow/diffusion checkpoints: hard space-group "
+                           "conditioning (DiffCSP++-style): sample inside Wyckoff templates of "
+                           "--spacegroup (from mp20-dng-wyckoff, or from --templates), moving only "
+                           "their free coordinates and lattice parameters, so every sample keeps "
+                           "the template's symmetry.")
+    ] = False,
     min_distance: Annotated[
         float, typer.Option("--min-distance", help="Autoregressive checkpoints: draw again a "
                             "sample with atoms closer than this, angstrom (0: keep them).")
@@ -109,6 +116,8 @@ def sample(
     composition's formula type; with --relax-steps, every sample is relaxed with CHGNet.
     A Wyckoff-transformer checkpoint (mp20-dng-wyckoff) takes --spacegroup (every sample in
     that group) and --composition (CSP) alike, and reports samples it could not decode.
+    With --symmetric, a CSP flow or diffusion checkpoint samples inside Wyckoff templates of
+    --spacegroup (e.g. `xtalgen sample mp20-csp-flow --symmetric --spacegroup 225 --n 20`).
 
     Conditions (--chemical-system, --spacegroup, --condition): a flow or diffusion checkpoint
     trained with them samples with classifier-free guidance (--guidance), e.g.
@@ -152,7 +161,17 @@ def sample(
         gen.temperature = temperature
         gen.top_k = top_k or gen.top_k
         gen.min_distance = min_distance or None
-    if templates or relax_steps:
+    if symmetric:
+        from xtalgen.pipelines.symmetric_sampling import PoolTemplates, SymmetricSampler
+
+        if relax_steps:
+            raise XtalgenError("--symmetric does not take --relax-steps; relax the samples with "
+                               "xtalgen screen")
+        if conditions.spacegroup is None and not templates:
+            raise XtalgenError("--symmetric needs --spacegroup N (or --templates to take groups from)")
+        source = PoolTemplates(_template_pool(templates)) if templates else None
+        gen = SymmetricSampler(gen, templates=source)
+    elif templates or relax_steps:
         from xtalgen.pipelines.templated_csp import TemplatedCSP
         from xtalgen.screen import get_executor
 

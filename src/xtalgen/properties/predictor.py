@@ -41,8 +41,9 @@ thread, measured while the other core was busy: the 4 x 256 backbone (1.8 M para
 about 0.28 s per batch of 64 MP-20 crystals, so ``--max-time 2400`` (40 min, the cosine laid over
 that time) is about 8,500 steps, some 65 epochs of MP-20 ``offline_train`` (8,094 crystals);
 the 3 x 128 one (0.4 M) is 3x faster. ``best.pt`` (lowest validation loss) is the file to ship:
-``slim_checkpoint(OUT/best.pt, src/xtalgen/checkpoints/NAME.pt)``
-(:func:`xtalgen.models.learned.slim_checkpoint`; predictors stay in fp32).
+``benchmarks/bench_predictors.py --ship OUT NAME`` writes it to
+``src/xtalgen/checkpoints/predictors/NAME.pt`` (:func:`xtalgen.models.learned.slim_checkpoint`;
+predictors stay in fp32).
 
 * ``mp20-formation-energy`` (validation: MP-20 ``offline_val``, 250 crystals)::
 
@@ -186,6 +187,9 @@ class PredictorConfig:
     mean: float = 0.0
     std: float = 1.0
     """Regression: mean and standard deviation of the training targets (property units)."""
+    elements: list[int] = field(default_factory=list)
+    """Atomic numbers of the training crystals (empty: not recorded); a crystal with another
+    element is outside what the model has seen (:meth:`Predictor.unseen_elements`)."""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -234,12 +238,14 @@ class PredictorConfig:
             return math.nan
 
     def fit_statistics(self, crystals: Sequence[Crystal]) -> PredictorConfig:
-        """Set ``lattice_scale`` and (regression) ``mean``/``std`` from the training crystals."""
+        """Set ``lattice_scale``, ``elements`` and (regression) ``mean``/``std`` from the
+        training crystals."""
         labels = np.array([self.label(c) for c in crystals], dtype=float)
         finite = np.isfinite(labels)
         if not finite.any():
             raise XtalgenError(f"no training crystal has a value of {self.target!r}")
         kept = [c for c, ok in zip(crystals, finite) if ok]
+        self.elements = sorted({int(z) for c in kept for z in c.species})
         self.lattice_scale = float(np.mean([np.linalg.norm(c.lattice, axis=1) for c in kept]))
         if self.task == "regression":
             self.mean = float(labels[finite].mean())
@@ -402,6 +408,12 @@ class Predictor:
     def __call__(self, crystals: Sequence[Crystal]) -> np.ndarray:
         return self.predict(crystals)
 
+    def unseen_elements(self, elements: Sequence[int]) -> list[int]:
+        """Those of ``elements`` (atomic numbers) absent from the training crystals (none
+        when the checkpoint did not record them)."""
+        seen = set(self.config.elements)
+        return [int(z) for z in elements if seen and int(z) not in seen]
+
     def predict(self, crystals: Sequence[Crystal]) -> np.ndarray:
         """(N,) predictions (see the class docstring)."""
         return self.model.predict(crystals, batch_size=self.batch_size)
@@ -431,12 +443,12 @@ def load_predictor(spec: str | Path, *, device: str = "cpu", batch_size: int = 6
     path = Path(text).expanduser()
     if not path.is_file() and not text.endswith(".pt"):
         prop = property_spec(text)
-        from xtalgen.checkpoints import CHECKPOINT_DIR
+        from xtalgen.checkpoints import PREDICTOR_DIR
 
-        path = CHECKPOINT_DIR / f"{prop.shipped}.pt"
+        path = PREDICTOR_DIR / f"{prop.shipped}.pt"
         if not path.is_file():
             raise XtalgenError(
-                f"no trained {prop.name} predictor: {prop.shipped}.pt is not in {CHECKPOINT_DIR}; "
+                f"no trained {prop.name} predictor: {prop.shipped}.pt is not in {PREDICTOR_DIR}; "
                 f"train it with `{prop.train_command}` (sizes: xtalgen.properties.predictor) "
                 f"and copy OUT/best.pt there as {prop.shipped}.pt, or pass a checkpoint file")
         name = prop.shipped

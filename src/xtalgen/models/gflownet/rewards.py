@@ -13,13 +13,14 @@ Built in, by name (:data:`REWARDS`, imported when asked for, so that this packag
 neither the potentials nor the metrics):
 
 * ``"toy"``: :class:`ToyReward`, analytic and instant, for tests and the enumerable toy;
-* ``"formation-energy"``: CHGNet single-point energy against the bundled hull's elemental
-  references (eV/atom), the stand-in for the property issue's formation-energy predictor
-  (:class:`xtalgen.properties.rewards.FormationEnergyReward`);
+* ``"formation-energy"``: the formation energy per atom (eV/atom) predicted by the trained
+  predictor ``mp20-formation-energy`` (:class:`xtalgen.properties.rewards.FormationEnergyReward`);
+* ``"chgnet-formation-energy"``: CHGNet single-point energy against the bundled hull's
+  elemental references (eV/atom; :class:`xtalgen.properties.rewards.CHGNetFormationEnergyReward`);
 * ``"e-hull"``: CHGNet energy above the bundled hull after a short relaxation (eV/atom),
   cached by structure (:class:`xtalgen.properties.rewards.EHullReward`).
 
-Both CHGNet rewards add charge neutrality (SMACT, metals exempt) as a hard term; the minimum
+All three add charge neutrality (SMACT, metals exempt) as a hard term; the minimum
 interatomic distance is the environment's (:mod:`xtalgen.models.gflownet.env`). A user's
 reward: ``"package.module:Class"``.
 """
@@ -41,6 +42,7 @@ __all__ = ["REWARDS", "EnergyReward", "Reward", "ToyReward", "make_reward"]
 REWARDS: dict[str, str] = {
     "toy": "xtalgen.models.gflownet.rewards:ToyReward",
     "formation-energy": "xtalgen.properties.rewards:FormationEnergyReward",
+    "chgnet-formation-energy": "xtalgen.properties.rewards:CHGNetFormationEnergyReward",
     "e-hull": "xtalgen.properties.rewards:EHullReward",
 }
 """Reward names -> ``"module:Class"``; each class takes keyword options (``beta``, ...)."""

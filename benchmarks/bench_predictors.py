@@ -1,0 +1,122 @@
+"""Property predictors (issue 17): ship a trained run and measure the shipped predictors.
+
+Ship (after ``xtalgen train --model predictor ...``, commands in
+:mod:`xtalgen.properties.predictor`): record the training elements in the config when the run
+predates that field, keep the EMA weights in fp32 and copy to ``src/xtalgen/checkpoints/predictors``::
+
+    .venv/bin/python benchmarks/bench_predictors.py --ship runs/pred-eform mp20-formation-energy
+
+Measure (MAE in the property's units on MP-20 ``pilot_test``, the first 1,000 rows of the
+standard test split; for the PU synthesisability model its ROC-AUC and recall on its held-out
+part are those recorded at training)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_predictors.py \\
+        --out benchmarks/results/predictors
+
+Writes ``results.json`` and ``results.md`` (one row per shipped predictor). Published
+predictors on their own MP splits (not the same test crystals): CGCNN about 0.039 eV/atom
+(formation energy) and 0.39 eV (band gap); MEGNet about 0.028 eV/atom.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+PUBLISHED = {
+    "formation_energy": "CGCNN 0.039, MEGNet 0.028 eV/atom (their own MP splits)",
+    "band_gap": "CGCNN 0.388 eV (its own MP split)",
+    "synthesizability": "Jang et al. (PU bagging, CGCNN): true-positive rate 87.4% on MP's "
+                        "experimentally reported test set",
+}
+
+
+def ship(run: Path, name: str) -> Path:
+    """``run/best.pt`` -> ``src/xtalgen/checkpoints/predictors/NAME.pt`` (elements recorded, fp32)."""
+    from xtalgen.checkpoints import PREDICTOR_DIR
+    from xtalgen.data import load_dataset
+    from xtalgen.models.checkpoint import read_checkpoint, write_checkpoint
+    from xtalgen.models.learned import slim_checkpoint
+
+    best = run / "best.pt"
+    payload = read_checkpoint(best)
+    config = dict(payload["model_config"])
+    if not config.get("elements"):
+        provenance = payload.get("provenance") or {}
+        train = load_dataset(provenance.get("dataset", "mp20"),
+                             provenance.get("split", "offline_train"))
+        config["elements"] = sorted({int(z) for c in train for z in c.species})
+        fields = {k: v for k, v in payload.items() if k not in ("format", "version", "model_config")}
+        write_checkpoint(best, model_config=config, **fields)
+    return slim_checkpoint(best, PREDICTOR_DIR / f"{name}.pt")
+
+
+def measure(out: Path, dataset: str, split: str) -> dict:
+    from xtalgen.checkpoints import PREDICTOR_DIR
+    from xtalgen.data import load_dataset
+    from xtalgen.properties.predictor import PROPERTIES, load_predictor, predictor_metrics
+
+    test = list(load_dataset(dataset, split))
+    rows = []
+    for spec in PROPERTIES.values():
+        path = PREDICTOR_DIR / f"{spec.shipped}.pt"
+        if not path.is_file():
+            print(f"{spec.shipped}: not shipped, skipped")
+            continue
+        predictor = load_predictor(path)
+        row = {"predictor": spec.shipped, "property": spec.name, "units": spec.units,
+               "params": sum(p.numel() for p in predictor.model.parameters()),
+               "validation": predictor.metrics, "published": PUBLISHED.get(spec.name, "")}
+        if spec.task == "regression":
+            start = time.perf_counter()
+            metrics = predictor_metrics(predictor, test)
+            row["seconds_per_1k"] = (time.perf_counter() - start) / len(test) * 1000
+            row["test"] = {"split": f"{dataset}:{split}", **metrics}
+        rows.append(row)
+        print(json.dumps(row, default=float))
+    result = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+              "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, one torch thread",
+              "rows": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2, default=float))
+    lines = ["| predictor | params | test MAE (" + f"{dataset} {split}" + ") | validation | published |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        test_mae = row.get("test", {}).get("mae")
+        mae = f"{test_mae:.4f} {row['units']}" if test_mae is not None else "-"
+        val = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in row["validation"].items() if k not in ("step",))
+        lines.append(f"| {row['predictor']} | {row['params'] / 1e6:.2f} M | {mae} | {val} | {row['published']} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("--ship", nargs=2, metavar=("RUN", "NAME"), help="ship RUN/best.pt as NAME")
+    p.add_argument("--dataset", default="mp20")
+    p.add_argument("--split", default="pilot_test")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/predictors"))
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    if args.ship:
+        print(f"shipped {ship(Path(args.ship[0]), args.ship[1])}")
+        return
+    np.seterr(all="ignore")
+    measure(args.out, args.dataset, args.split)
+
+
+if __name__ == "__main__":
+    main()
