@@ -5,7 +5,9 @@ for the contract: ``prepare``, ``collate``, ``loss`` and the optional ``train_st
 family whose step differs, such as a GAN or a GFlowNet, and ``training_done`` of a family with
 its own stopping rule, such as a GFlowNet's budget of reward evaluations).
 
-AdamW with gradient clipping, a warmup + cosine learning-rate schedule, EMA weights, a seeded
+AdamW (one optimiser; a family may split its parameters into groups with ``param_groups``,
+each optionally with an ``lr_scale`` on the scheduled rate) with gradient clipping, a
+warmup + cosine learning-rate schedule, EMA weights, a seeded
 validation loss, checkpoints (config, data provenance, optimiser state) written atomically every
 few minutes, resume after interruption, and a progress bar with loss and steps per second.
 Runs on the CPU or one GPU by default, and with torch DDP when launched by ``torchrun``
@@ -204,7 +206,9 @@ def train(
     if len(train_examples) == 0:
         raise XtalgenError("no training example left after preparing the training set")
     ema = EMA(model, config.ema_decay)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    own_groups = getattr(model, "param_groups", None)  # e.g. a GAN: generator and critic
+    optimizer = torch.optim.AdamW(own_groups() if own_groups is not None else model.parameters(),
+                                  lr=config.lr, weight_decay=config.weight_decay)
     step, best_val, wall = 0, float("inf"), 0.0
     if ckpt is not None:
         model.load_state_dict(ckpt["state_dict"])
@@ -263,7 +267,7 @@ def train(
         if config.max_time_s is not None and (wall + elapsed if by_time else elapsed) > config.max_time_s:
             break
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * _lr_factor(step, config, wall + elapsed)
+            group["lr"] = config.lr * group.get("lr_scale", 1.0) * _lr_factor(step, config, wall + elapsed)
         idx = _batch_indices(len(train_examples), step, config, rank, world)
         batch = model.collate([train_examples[i] for i in idx], device=device)
         if custom_step is not None:  # the family's own step (GAN, GFlowNet): see models.learned

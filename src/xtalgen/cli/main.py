@@ -31,7 +31,7 @@ def _root() -> None:
 
 COMMAND_MODULES: tuple[str, ...] = (
     "demo", "data", "files", "train", "sample", "screen", "symmetry", "evaluate", "search",
-    "defects", "benchmark", "xrd", "gflownet", "predict",
+    "defects", "benchmark", "xrd", "gflownet", "predict", "optimize",
 )
 """Modules of ``xtalgen.cli`` that each define ``register(app)``; one line per command group."""
 

@@ -7,6 +7,14 @@ conditions are read from each training crystal (elements, the space group from t
 column or spglib at symprec 0.1, the ``band_gap`` and ``formation_energy_per_atom`` columns)
 and each is dropped with probability ``--cond-dropout``.
 
+``--model vae`` trains the CDVAE-style VAE (:mod:`xtalgen.models.oneshot.vae_model`; de novo,
+``--task`` does not apply) with ``--latent-dim``, ``--beta`` and ``--kl-anneal-steps``; its
+property head learns the dataset's label where there is one (MP-20 formation energy).
+
+``--model gan`` trains the WGAN-GP (:mod:`xtalgen.models.oneshot.gan`; de novo, ``--task``
+does not apply) with ``--n-critic`` and ``--gp-weight``; ``--batch-size`` real crystals per
+generator update. GANs usually want ``--lr 1e-4``.
+
 ``--model predictor --property formation_energy|band_gap|synthesizability`` trains a property
 predictor (:mod:`xtalgen.properties.predictor`, whose docstring has the commands of the three
 shipped ones) through the same loop; afterwards its validation metrics (MAE; for
@@ -30,7 +38,7 @@ def register(app: typer.Typer) -> None:
 def train_command(
     dataset: Annotated[str, typer.Option("--dataset", help="Dataset name (perov5, mp20, ...) or path.")],
     out: Annotated[Path, typer.Option("--out", help="Run folder (checkpoints, log.jsonl).")],
-    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM), wyckoff (the Wyckoff-token transformer, CrystalFormer-style), cif-lm (a language model over symmetrised CIF text, CrystaLLM-style) or predictor (a property predictor on the shared backbone; needs --property).")] = "diffusion",
+    model: Annotated[str, typer.Option("--model", help="diffusion (DiffCSP), flow (FlowMM), wyckoff (the Wyckoff-token transformer, CrystalFormer-style), cif-lm (a language model over symmetrised CIF text, CrystaLLM-style) predictor (a property predictor on the shared backbone; needs --property), vae (CDVAE-style variational autoencoder, DNG; decoder: the flow conditioned on z) or gan (a WGAN-GP, DNG; critic: the shared backbone).")] = "diffusion",
     task: Annotated[str, typer.Option("--task", help="csp (composition given) or dng (de novo); a wyckoff or cif-lm model serves both.")] = "csp",
     lattice_repr: Annotated[str, typer.Option("--lattice-repr", help="ks (rotation-free log form) or matrix (DiffCSP).")] = "ks",
     type_path: Annotated[str, typer.Option("--type-path", help="Flow DNG atom types: masked (discrete, absorbing state) or analog (continuous one-hot).")] = "masked",
@@ -57,6 +65,11 @@ def train_command(
     class_prior: Annotated[float, typer.Option("--class-prior", help="synthesizability: assumed share of synthesisable crystals among the unlabelled (nnPU's pi).")] = 0.5,
     conditions: Annotated[str, typer.Option("--conditions", help="diffusion, flow: train for classifier-free guidance on these comma-separated conditions: chemical_system, spacegroup, band_gap, formation_energy (then `xtalgen sample --chemical-system/--spacegroup/--condition --guidance`).")] = "",
     cond_dropout: Annotated[float, typer.Option("--cond-dropout", help="With --conditions: probability of dropping each condition per crystal in training (its null embedding; MatterGen uses 0.2).")] = 0.2,
+    latent_dim: Annotated[int, typer.Option("--latent-dim", help="vae: size of the latent z (CDVAE: 256).")] = 256,
+    beta: Annotated[float, typer.Option("--beta", help="vae: KL weight after annealing (CDVAE: 0.01).")] = 0.01,
+    kl_anneal_steps: Annotated[int, typer.Option("--kl-anneal-steps", help="vae: steps of the linear ramp of the KL weight from 0 to --beta.")] = 2000,
+    n_critic: Annotated[int, typer.Option("--n-critic", help="gan: critic updates per generator update, each on 1/n of --batch-size.")] = 5,
+    gp_weight: Annotated[float, typer.Option("--gp-weight", help="gan: weight of the WGAN-GP gradient penalty.")] = 10.0,
 ) -> None:
     """Train a generator; interrupt at any time and rerun the same command to resume."""
     from xtalgen.data import load_dataset
@@ -75,8 +88,8 @@ def train_command(
         raise XtalgenError(f"--lr-schedule must be steps or time, got {lr_schedule!r}")
     if lr_schedule == "time" and not max_time:
         raise XtalgenError("--lr-schedule time needs --max-time (the time budget in seconds)")
-    if model not in ("diffusion", "flow", "wyckoff", "cif-lm", "predictor"):
-        raise XtalgenError(f"--model must be diffusion, flow, wyckoff, cif-lm or predictor, got {model!r}")
+    if model not in ("diffusion", "flow", "wyckoff", "cif-lm", "predictor", "vae", "gan"):
+        raise XtalgenError(f"--model must be diffusion, flow, wyckoff, cif-lm, predictor, vae or gan, got {model!r}")
     if model == "predictor" and not prop:
         raise XtalgenError("--model predictor needs --property formation_energy, band_gap or "
                            "synthesizability")
@@ -113,6 +126,21 @@ def train_command(
         model_config = WyckoffConfig(transformer=core)
     elif model == "cif-lm":
         model_config = CifLMConfig(transformer=core)
+    elif model == "vae":
+        from xtalgen.models.oneshot.vae import VAEConfig
+
+        model_config = VAEConfig(  # encoder and decoder of one size; the decoder is a CSP flow
+            latent_dim=latent_dim, beta=beta, kl_anneal_steps=kl_anneal_steps,
+            encoder=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers),
+            decoder=ModelConfig(process="flow", task="csp", flow=FlowConfig(n_steps=50),
+                                backbone=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers)))
+    elif model == "gan":
+        from xtalgen.models.oneshot.gan import GANConfig
+
+        model_config = GANConfig(  # generator MLP and critic backbone of one width
+            hidden_dim=hidden_dim, n_critic=n_critic, gp_weight=gp_weight,
+            critic=BackboneConfig(hidden_dim=hidden_dim, num_layers=num_layers, n_freqs=8,
+                                  time_dim=16))
     else:
         model_config = ModelConfig(
             process=model, task=task, lattice_repr=lattice_repr,

@@ -15,6 +15,10 @@ A learned family is an ``nn.Module`` built from a config dataclass (``Model(conf
   critic and generator updates, a GFlowNet's on-policy batches). It does its own backward and
   optimiser steps and returns its losses, with ``"loss"`` and ``"grad_norm"``; the one training
   loop (:func:`xtalgen.train.train`) still owns the schedule, EMA, checkpoints and time budget.
+* optionally ``param_groups() -> list[dict]``: the AdamW parameter groups of the one
+  optimiser (default: one group of all parameters), e.g. a GAN's generator and critic,
+  each with its own betas, weight decay and ``lr_scale`` (a factor on the scheduled rate);
+  the optimiser's state (both groups) is checkpointed and restored as a whole;
 * optionally ``training_done() -> bool``: checked after every step; True stops the loop (with
   its last checkpoint) before ``max_steps``, e.g. a GFlowNet that has spent its budget of
   reward evaluations.
@@ -51,6 +55,8 @@ FAMILIES: dict[str, str] = {
     "wyckoff": "xtalgen.models.autoregressive.wyckoff:WyckoffGenerator",
     "cif-lm": "xtalgen.models.autoregressive.cif_lm:CifLMGenerator",
     "gflownet": "xtalgen.models.gflownet.model:GFlowNetGenerator",
+    "gan": "xtalgen.models.oneshot.gan:GANGenerator",
+    "vae": "xtalgen.models.oneshot.vae:VAEGenerator",
 }
 """Family name (as recorded in checkpoints) -> ``"module:Class"`` of its generator."""
 

@@ -278,10 +278,11 @@ class CrystalGenerativeModel(nn.Module):
             ),
         )
 
-    def loss(self, batch: CrystalBatch) -> dict[str, torch.Tensor]:
-        """Training losses of one batch (``"loss"`` is the total)."""
-        cond = None
-        if self.condition_embedding is not None:
+    def loss(self, batch: CrystalBatch, cond: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Training losses of one batch (``"loss"`` is the total). ``cond``: an explicit
+        (B, hidden_dim) conditioning vector (e.g. a VAE decoder's projected latent), used
+        instead of the condition embedding."""
+        if cond is None and self.condition_embedding is not None:
             dropout = self.config.cond_dropout if self.training else 0.0
             cond = self.condition_embedding(batch.conditions or {}, batch.num_graphs, dropout)
         net = self._net(batch.num_atoms, batch.batch, cond)
@@ -354,6 +355,7 @@ class CrystalGenerativeModel(nn.Module):
         conditions: Conditions | None = None,
         guidance: float = 1.0,
         project: Projection | None = None,
+        cond: torch.Tensor | None = None,
     ) -> CrystalBatch:
         """Generate one batch.
 
@@ -368,6 +370,8 @@ class CrystalGenerativeModel(nn.Module):
             guidance: classifier-free guidance scale w (1: conditional; > 1: stronger).
             project: applied to the state after every sampler step (hard constraints, e.g. a
                 space group: :class:`xtalgen.representations.symmetry_projection.SymmetryProjector`).
+            cond: an explicit (B, hidden_dim) conditioning vector, used instead of the
+                condition embedding (no guidance), e.g. a VAE decoder's projected latent.
         """
         if guidance < 0:
             raise XtalgenError(f"guidance must be >= 0, got {guidance}")
@@ -395,7 +399,9 @@ class CrystalGenerativeModel(nn.Module):
         if conditions.chemical_system is not None and atom_types is None:
             allowed = torch.zeros(n_types, dtype=torch.bool, device=device)
             allowed[torch.tensor(conditions.chemical_system, device=device) - 1] = True
-        if self.condition_embedding is not None:
+        if cond is not None:
+            cond = cond.to(device)
+        elif self.condition_embedding is not None:
             values = request_tensors(conditions, self.config.conditions, len(num_atoms), n_types,
                                      device)
             cond = self.condition_embedding(values, len(num_atoms))
