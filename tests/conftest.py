@@ -16,6 +16,18 @@ FIXTURES = Path(__file__).parent / "fixtures"
 """Small structure files: ``good/`` (readable), ``bad/`` (one defect each), ``overlapping.cif``."""
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module's tests (tiny models: more threads only add overhead on
+    the 2-core CI machine); ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES

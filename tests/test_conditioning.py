@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from xtalgen.conditions import (
     Conditions,
@@ -34,12 +33,7 @@ TINY = BackboneConfig(hidden_dim=16, num_layers=1, n_freqs=2, time_dim=8)
 ALL = ["chemical_system", "spacegroup", "band_gap", "formation_energy"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_crystals(n: int = 12) -> list[Crystal]:

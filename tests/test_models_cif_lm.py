@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from xtalgen.data import load_dataset
 from xtalgen.errors import XtalgenError
@@ -22,13 +21,7 @@ from xtalgen.nn.transformer import TransformerConfig
 from xtalgen.representations import cif_text as T
 from xtalgen.train import TrainConfig, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

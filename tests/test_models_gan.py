@@ -23,12 +23,7 @@ from xtalgen.train import TrainConfig, train
 TINY_CRITIC = BackboneConfig(hidden_dim=16, num_layers=1, n_freqs=2, time_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def crystals(n: int = 12) -> list[Crystal]:

@@ -30,13 +30,7 @@ from xtalgen.models.gflownet.toy import sampled_vs_reward, toy_env_config
 from xtalgen.nn.transformer import TransformerConfig
 from xtalgen.pipelines.gflownet import train_toy
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(d_model: int = 32) -> TransformerConfig:

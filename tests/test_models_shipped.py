@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from xtalgen.checkpoints import shipped_checkpoint, shipped_checkpoints
 from xtalgen.errors import XtalgenError
 from xtalgen.models import load_model
 from xtalgen.models.checkpoint import read_checkpoint
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_perov5_checkpoints_are_shipped() -> None:

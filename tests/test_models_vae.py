@@ -39,12 +39,7 @@ def tiny_config(**changes) -> VAEConfig:
     return VAEConfig(**{**base, **changes})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def perovskites(n: int = 12) -> list[Crystal]:

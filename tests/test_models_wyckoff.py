@@ -23,12 +23,7 @@ from xtalgen.train import TrainConfig, train
 TINY = TransformerConfig(d_model=32, num_layers=1, num_heads=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,7 @@ from xtalgen.train import TrainConfig, train
 TINY = dict(hidden_dim=32, num_layers=2, n_freqs=4, time_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

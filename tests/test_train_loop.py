@@ -22,13 +22,7 @@ from xtalgen.train import TrainConfig, train
 TINY = BackboneConfig(hidden_dim=16, num_layers=1, n_freqs=2, time_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and leave the other core to the other worker)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def perovskites(n: int = 12) -> list[Crystal]:
