@@ -29,6 +29,7 @@ import numpy as np
 from xtalgen.crystal import Crystal, element_symbol
 
 __all__ = [
+    "MAX_OX_COMBINATIONS",
     "MIN_DISTANCE",
     "MIN_VOLUME",
     "is_charge_neutral",
@@ -43,6 +44,9 @@ MIN_DISTANCE = 0.5
 
 MIN_VOLUME = 0.1
 """Smallest allowed cell volume, cubic angstrom."""
+
+MAX_OX_COMBINATIONS = 10**7
+"""Bound on the oxidation-state combinations searched by the SMACT check (DiffCSP's guard)."""
 
 _CHUNK = 1 << 18  # oxidation-state combinations per vectorised block
 
@@ -99,11 +103,15 @@ def smact_composition_valid(
     use_pauling_test: bool = True,
     include_alloys: bool = True,
     oxidation_states: Mapping[str, Sequence[int]] | None = None,
+    max_combinations: int | None = MAX_OX_COMBINATIONS,
 ) -> bool:
     """SMACT validity of a composition given by element symbols and gcd-reduced counts.
 
     ``oxidation_states`` overrides SMACT's default lists for some elements (for checks by
-    hand, e.g. ``{"Cl": [1]}``); the published metric never sets it.
+    hand, e.g. ``{"Cl": [1]}``); the published metric never sets it. A composition with more
+    than ``max_combinations`` oxidation-state combinations is invalid without the search, as
+    in DiffCSP's code (1e7; CDVAE's loop has no bound and does not finish on compositions of
+    ten or more elements, which untrained models produce); None: no bound.
     """
     import smact
     from smact.screening import pauling_test
@@ -122,6 +130,8 @@ def smact_composition_valid(
     overrides = dict(oxidation_states or {})
     ox_lists = [list(overrides.get(s, e.oxidation_states or ())) for s, e in zip(symbols, elements)]
     if any(len(ox) == 0 for ox in ox_lists):
+        return False
+    if max_combinations is not None and math.prod(len(ox) for ox in ox_lists) > max_combinations:
         return False
     stoich = np.array(counts, dtype=np.int64)
     for block in _blocks(ox_lists):
