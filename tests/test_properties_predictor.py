@@ -158,10 +158,11 @@ def test_pu_needs_both_classes(crystals) -> None:
         _tiny("synthesizability").fit_statistics(known)
 
 
-def test_load_predictor_errors(eform_run: Path, tmp_path: Path) -> None:
-    from xtalgen.checkpoints import CHECKPOINT_DIR
+def test_load_predictor_errors(eform_run: Path, tmp_path: Path, monkeypatch) -> None:
+    import xtalgen.checkpoints
 
-    if not (CHECKPOINT_DIR / "mp20-band-gap.pt").exists():
+    with monkeypatch.context() as patch:  # as if nothing were shipped
+        patch.setattr(xtalgen.checkpoints, "PREDICTOR_DIR", tmp_path)
         with pytest.raises(XtalgenError, match="xtalgen train --model predictor --property band_gap"):
             load_predictor("band_gap")
     with pytest.raises(XtalgenError, match="unknown property"):
