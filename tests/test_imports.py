@@ -20,9 +20,10 @@ import xtalgen
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("crystal", "plugins", "parallel"),
-    ("xtalgen", "io", "matching", "disorder", "conditions"),  # "xtalgen": the package root (xtalgen/__init__.py)
+    ("xtalgen", "io", "matching", "disorder"),  # "xtalgen": the package root (xtalgen/__init__.py)
     ("data", "checkpoints"),
     ("representations",),
+    ("conditions",),
     ("nn",),
     ("models", "metrics", "relax", "diffraction"),
     ("search", "properties", "train", "defects"),

@@ -232,15 +232,11 @@ def crystal_property(crystal: Crystal, name: str) -> float:
 
 
 def detect_spacegroup(crystal: Crystal) -> int:
-    """spglib's space group of a crystal at :data:`SYMPREC` (0 when spglib finds none)."""
-    import spglib
+    """spglib's space group of a crystal at :data:`SYMPREC` (0.1 angstrom) and an angle
+    tolerance of 5 degrees, the convention of the benchmarks (0 when spglib finds none)."""
+    from xtalgen.representations.wyckoff import detected_spacegroup
 
-    cell = (crystal.lattice, crystal.frac_coords, crystal.species)
-    try:
-        dataset = spglib.get_symmetry_dataset(cell, symprec=SYMPREC)
-    except Exception:  # recent spglib raises on degenerate cells
-        return 0
-    return 0 if dataset is None else int(dataset.number)
+    return detected_spacegroup(crystal, SYMPREC, 5.0)
 
 
 def crystal_spacegroup(crystal: Crystal) -> int:
