@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xtalgen.crystal import Crystal
+from xtalgen.crystal import Crystal, CrystalError
 from xtalgen.errors import XtalgenError
 
 __all__ = ["CrystalBatch", "collate"]
@@ -74,16 +74,23 @@ class CrystalBatch:
         out = cls(lattices, frac, types, num_atoms, batch)
         return out.to(device) if device is not None else out
 
-    def to_crystals(self) -> list[Crystal]:
-        """Split back into Crystal records (float64; frac coords wrapped to [0, 1))."""
+    def to_crystals(self, invalid_as_none: bool = False) -> list[Crystal | None]:
+        """Split back into Crystal records (float64; frac coords wrapped to [0, 1)). With
+        ``invalid_as_none``, None where a lattice is degenerate or not finite (a sampler's
+        output) instead of the :class:`CrystalError`."""
         lattices = self.lattices.detach().cpu().double().numpy()
         frac = self.frac_coords.detach().cpu().double().numpy()
         types = self.atom_types.detach().cpu().numpy()
         ptr = self.ptr.cpu().numpy()
-        return [
-            Crystal(lattice=lattices[i], frac_coords=frac[s:e], species=types[s:e])
-            for i, (s, e) in enumerate(itertools.pairwise(ptr))
-        ]
+        out: list[Crystal | None] = []
+        for i, (s, e) in enumerate(itertools.pairwise(ptr)):
+            try:
+                out.append(Crystal(lattice=lattices[i], frac_coords=frac[s:e], species=types[s:e]))
+            except CrystalError:
+                if not invalid_as_none:
+                    raise
+                out.append(None)
+        return out
 
     def to(self, device: torch.device | str) -> CrystalBatch:
         """A copy on ``device``."""

@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from xtalgen.conditions import Conditions, system_label
-from xtalgen.crystal import Crystal, CrystalError
+from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.iterative.generative import CrystalGenerativeModel, ModelConfig
 from xtalgen.models.iterative.templates import assign_templates
@@ -268,7 +268,7 @@ class IterativeGenerator(LearnedGenerator):
                                     generator=generator, progress=self.progress,
                                     init=chunk_init, noise_level=noise_level,
                                     conditions=conditions, guidance=guidance)
-            for i, crystal in enumerate(_to_crystals(out)):
+            for i, crystal in enumerate(out.to_crystals(invalid_as_none=True)):
                 if crystal is None:
                     failed += 1
                     continue
@@ -280,18 +280,3 @@ class IterativeGenerator(LearnedGenerator):
             warnings.warn(f"{failed} of {len(counts)} samples had a degenerate lattice and were dropped",
                           stacklevel=3)
         return crystals
-
-
-def _to_crystals(batch: CrystalBatch) -> list[Crystal | None]:
-    """Split a batch into crystals; None where a lattice is degenerate or not finite."""
-    lattices = batch.lattices.double().cpu().numpy()
-    frac = batch.frac_coords.double().cpu().numpy()
-    types = batch.atom_types.cpu().numpy()
-    ptr = batch.ptr.cpu().numpy()
-    out: list[Crystal | None] = []
-    for i in range(batch.num_graphs):
-        try:
-            out.append(Crystal(lattices[i], frac[ptr[i] : ptr[i + 1]], types[ptr[i] : ptr[i + 1]]))
-        except CrystalError:
-            out.append(None)
-    return out

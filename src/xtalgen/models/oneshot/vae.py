@@ -26,7 +26,6 @@ import torch
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.iterative.generator import _to_crystals
 from xtalgen.models.learned import LearnedGenerator
 from xtalgen.models.oneshot.vae_model import PROPERTY_COLUMNS, CrystalVAE, VAEConfig
 from xtalgen.representations.tensors import CrystalBatch
@@ -201,7 +200,8 @@ class VAEGenerator(LearnedGenerator):
         out: list[Crystal | None] = []
         for start in range(0, len(z), self.batch_size):
             chunk = z[start:start + self.batch_size].to(self.device)
-            out += _to_crystals(self.model.decode(chunk, generator=generator, n_steps=self.n_steps))
+            out += self.model.decode(chunk, generator=generator, n_steps=self.n_steps).to_crystals(
+                invalid_as_none=True)
         return out
 
     def _decode_one(self, z: torch.Tensor, seed: int) -> Crystal | None:
