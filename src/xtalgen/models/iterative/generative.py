@@ -163,6 +163,15 @@ class ModelConfig:
         return self
 
 
+def sample_num_atoms(counts: dict[int, int], n: int, generator: torch.Generator) -> torch.Tensor:
+    """(n,) atom counts drawn from a training histogram ``{atoms per cell: crystals}``."""
+    if not counts:
+        raise XtalgenError("this model has no atom-count distribution; fit_statistics first")
+    sizes = torch.tensor(list(counts))
+    probs = torch.tensor(list(counts.values()), dtype=torch.float)
+    return sizes[torch.multinomial(probs, n, replacement=True, generator=generator)]
+
+
 class CrystalGenerativeModel(nn.Module):
     """Backbone + process; ``loss(batch)`` for training, ``sample(...)`` for generation."""
 
@@ -335,11 +344,7 @@ class CrystalGenerativeModel(nn.Module):
 
     def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n,) atom counts drawn from the training distribution."""
-        if not self.config.num_atoms_counts:
-            raise XtalgenError("this model has no atom-count distribution; fit_statistics first")
-        sizes = torch.tensor(list(self.config.num_atoms_counts))
-        probs = torch.tensor(list(self.config.num_atoms_counts.values()), dtype=torch.float)
-        return sizes[torch.multinomial(probs, n, replacement=True, generator=generator)]
+        return sample_num_atoms(self.config.num_atoms_counts, n, generator)
 
     @torch.no_grad()
     def sample(

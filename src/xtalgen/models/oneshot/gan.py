@@ -55,7 +55,7 @@ from torch import nn
 
 from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
-from xtalgen.models.iterative.generative import KS_CLAMP, ModelConfig
+from xtalgen.models.iterative.generative import KS_CLAMP, ModelConfig, sample_num_atoms
 from xtalgen.models.learned import LearnedGenerator
 from xtalgen.models.oneshot.gan_nets import Critic, SlotGenerator, Slots, gradient_penalty
 from xtalgen.nn.backbone import BackboneConfig
@@ -269,9 +269,7 @@ class CrystalGAN(nn.Module):
     # -- sampling --------------------------------------------------------------------------------
     def sample_num_atoms(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n,) atom counts drawn from the training distribution."""
-        sizes = torch.tensor(list(self.config.num_atoms_counts))
-        probs = torch.tensor(list(self.config.num_atoms_counts.values()), dtype=torch.float)
-        return sizes[torch.multinomial(probs, n, replacement=True, generator=generator)]
+        return sample_num_atoms(self.config.num_atoms_counts, n, generator)
 
     @torch.no_grad()
     def sample(self, num_atoms: torch.Tensor, generator: torch.Generator | None = None
