@@ -123,15 +123,19 @@ def test_band_gap_is_non_negative(crystals, tmp_path: Path) -> None:
 
 def test_nnpu_risk_and_auc() -> None:
     y = torch.tensor([1.0, 1.0, 0.0, 0.0])
-    # a classifier that calls everything negative: positive risk is pi * ~1
+    # a classifier that calls everything negative: positive risk is pi * log(1 + e^20)
     out = nnpu_risk(torch.tensor([-20.0, -20.0, -20.0, -20.0]), y, 0.3)
-    assert float(out["loss"]) == pytest.approx(0.3, abs=1e-6)
-    # everything positive: the estimate of the negative risk, 1 - 0.3 * 1, stays
+    assert float(out["loss"]) == pytest.approx(0.3 * 20.0, abs=1e-4)
+    # everything positive: the estimate of the negative risk, 20 - 0.3 * 20, stays
     out = nnpu_risk(torch.tensor([20.0, 20.0, 20.0, 20.0]), y, 0.3)
-    assert float(out["loss"]) == pytest.approx(0.7, abs=1e-6)
-    # positives high, unlabelled low: the clamp keeps the negative term at >= 0
-    out = nnpu_risk(torch.tensor([20.0, 20.0, -20.0, 20.0]), y, 0.9)
+    assert float(out["loss"]) == pytest.approx(0.7 * 20.0, abs=1e-4)
+    # positives high, unlabelled partly low: the clamp keeps the value at the positive risk,
+    # and the step (descent on minus the negative term) raises the unlabelled logits
+    logits = torch.tensor([20.0, 20.0, -20.0, 20.0], requires_grad=True)
+    out = nnpu_risk(logits, y, 0.9)
     assert float(out["risk_negative"]) < 0 and float(out["loss"]) == pytest.approx(0.0, abs=1e-6)
+    out["loss"].backward()
+    assert logits.grad[3] < 0 and logits.grad[0] > 0
     assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1, 1, 0, 0])) == 1.0
     assert roc_auc(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
     assert math.isnan(roc_auc(np.array([0.5]), np.array([1])))

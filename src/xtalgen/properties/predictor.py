@@ -21,14 +21,18 @@ Tasks:
   against a random subset of the unlabelled, averaged). Here it is the **non-negative PU risk
   estimator** (nnPU, Kiryo et al., NeurIPS 2017) instead, because it trains one model in one run
   of the one training loop and one checkpoint, where bagging needs an ensemble of runs. With the
-  classifier output g, the sigmoid loss l(z) = sigmoid(-z) and the class prior pi (the share of
-  positives among the unlabelled crystals, ``class_prior``, an assumption to state with every
-  result), the risk of a batch is
+  classifier output g, the logistic loss l(z) = log(1 + exp(-z)) and the class prior pi (the
+  share of positives among the unlabelled crystals, ``class_prior``, an assumption to state with
+  every result), the risk of a batch is
 
       pi * mean_P l(g) + max(0, mean_U l(-g) - pi * mean_P l(-g)),
 
-  the clamp keeping the estimate of the negative-class risk non-negative (the simple form of
-  nnPU, without its gradient-ascent step). The score is ``sigmoid(g)`` in [0, 1], 0.5 at the
+  the clamp keeping the estimate of the negative-class risk non-negative. When that estimate
+  falls below zero, the step follows Kiryo et al.'s Algorithm 1 (beta = 0, gamma = 1): it
+  descends on -(mean_U l(-g) - pi * mean_P l(-g)), pushing the over-fitted unlabelled crystals
+  back. The logistic loss replaces the paper's sigmoid loss because the sigmoid saturates: a run
+  with it collapsed to g << 0 for every crystal, with a vanishing gradient. The score is
+  ``sigmoid(g)`` in [0, 1], 0.5 at the
   decision boundary; it ranks crystals but is not a calibrated probability.
 
 Use: ``load_predictor("formation_energy")`` (or a shipped name such as
@@ -57,8 +61,8 @@ predictors stay in fp32).
 
       xtalgen train --model predictor --property synthesizability --dataset mpts52 \
         --split val --holdout 0.2 --unlabelled mp20:offline_train --max-atoms 20 \
-        --class-prior 0.5 --hidden-dim 256 --num-layers 4 --batch-size 64 --lr 5e-4 \
-        --max-steps 100000 --max-time 2400 --lr-schedule time --val-every 500 --threads 1 \
+        --class-prior 0.5 --hidden-dim 128 --num-layers 3 --batch-size 64 --lr 3e-4 \
+        --max-steps 100000 --max-time 1800 --lr-schedule time --val-every 250 --threads 1 \
         --out runs/pred-synth
 
   The bundled MPTS-52 ``val`` split holds no theoretical crystal (every row has
@@ -139,7 +143,8 @@ PROPERTIES: dict[str, PropertySpec] = {
         "mpts52-synthesizability",
         "xtalgen train --model predictor --property synthesizability --dataset mpts52 "
         "--split val --holdout 0.2 --unlabelled mp20:offline_train --max-atoms 20 "
-        "--max-time 2400 --lr-schedule time --val-every 500 --out runs/pred-synth"),
+        "--hidden-dim 128 --num-layers 3 --lr 3e-4 "
+        "--max-time 1800 --lr-schedule time --val-every 250 --out runs/pred-synth"),
 }
 """Property name -> what it predicts and how its shipped checkpoint is made."""
 
@@ -350,15 +355,21 @@ class PropertyPredictor(nn.Module):
 
 
 def nnpu_risk(logits: torch.Tensor, y: torch.Tensor, prior: float) -> dict[str, torch.Tensor]:
-    """Non-negative PU risk (Kiryo et al. 2017) with the sigmoid loss; ``y`` 1 = labelled
-    positive, 0 = unlabelled. A batch without positives has no positive-risk terms."""
+    """Non-negative PU risk (Kiryo et al. 2017, Algorithm 1 with beta = 0, gamma = 1) with the
+    logistic loss; ``y`` 1 = labelled positive, 0 = unlabelled. ``loss`` has the value of the
+    nnPU risk estimate; its gradient is the estimate's, or, where the negative-class term is
+    below zero, that of minus the term (the paper's defitting step). A batch without positives
+    has no positive-risk terms."""
     pos, unl = y > 0.5, y <= 0.5
     zero = logits.sum() * 0.0
-    risk_pos = torch.sigmoid(-logits[pos]).mean() if pos.any() else zero       # P as positive
-    risk_pos_neg = torch.sigmoid(logits[pos]).mean() if pos.any() else zero    # P as negative
-    risk_unl_neg = torch.sigmoid(logits[unl]).mean() if unl.any() else zero    # U as negative
+    softplus = torch.nn.functional.softplus
+    risk_pos = softplus(-logits[pos]).mean() if pos.any() else zero       # P as positive
+    risk_pos_neg = softplus(logits[pos]).mean() if pos.any() else zero    # P as negative
+    risk_unl_neg = softplus(logits[unl]).mean() if unl.any() else zero    # U as negative
     negative = risk_unl_neg - prior * risk_pos_neg
-    loss = prior * risk_pos + torch.clamp(negative, min=0.0)
+    risk = prior * risk_pos + torch.clamp(negative, min=0.0)
+    step = -negative if float(negative) < 0 else risk
+    loss = risk.detach() + step - step.detach()
     return {"loss": loss, "risk_positive": prior * risk_pos, "risk_negative": negative}
 
 
