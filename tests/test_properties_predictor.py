@@ -237,17 +237,32 @@ def test_cli_train_predictor_with_holdout(tmp_path: Path, capsys) -> None:
 
 
 def test_unlabelled_crystals_join_as_theoretical(crystals) -> None:
-    from xtalgen.cli.train import _predictor_data
+    from xtalgen.properties.pu import predictor_crystals
 
     known = [c.with_properties(theoretical=False) for c in crystals[:10]]
-    train_set, val_set = _predictor_data(known, None, unlabelled="mp20:offline_val",
-                                         holdout=0.25, max_atoms=20, seed=0)
+    train_set, val_set = predictor_crystals(known, None, unlabelled="mp20:offline_val",
+                                            holdout=0.25, max_atoms=20, seed=0)
     everything = train_set + val_set
     flags = [c.properties["theoretical"] for c in everything]
     assert sum(not f for f in flags) == 10  # the known ones stay; their ids are not repeated
     assert len(everything) == len([c for c in load_dataset("mp20", "offline_val", progress=False)
                                    if c.num_sites <= 20])
     assert len(val_set) == round(0.25 * len(everything))
+
+
+def test_pu_bagging_ranks_a_separable_positive_class_first() -> None:
+    from xtalgen.properties.pu import pu_bagging_scores
+
+    rng = np.random.default_rng(0)
+    x_pos = rng.normal(2.0, 1.0, (40, 3))
+    x_unl = np.concatenate([rng.normal(2.0, 1.0, (20, 3)), rng.normal(-2.0, 1.0, (60, 3))])
+    x = np.concatenate([x_pos, x_unl])
+    positive = np.arange(len(x)) < 40
+    scores = pu_bagging_scores(x, positive, x_unl, n_bags=10, seed=0)
+    hidden_positive = np.arange(len(x_unl)) < 20  # the unlabelled positives score high
+    assert roc_auc(scores, hidden_positive) > 0.95
+    with pytest.raises(XtalgenError, match="labelled positives"):
+        pu_bagging_scores(x, np.ones(len(x), bool), x_unl)
 
 
 def test_evaluate_property_names_the_predictor(eform_run: Path, crystals, tmp_path: Path) -> None:

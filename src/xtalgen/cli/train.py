@@ -112,8 +112,10 @@ def train_command(
     source_files = {**getattr(train_set, "source_files", {}),
                     **(getattr(val_set, "source_files", {}) if val_set is not None else {})}
     if model == "predictor":
-        train_set, val_set = _predictor_data(train_set, val_set, unlabelled=unlabelled,
-                                             holdout=holdout, max_atoms=max_atoms, seed=seed)
+        from xtalgen.properties.pu import predictor_crystals
+
+        train_set, val_set = predictor_crystals(train_set, val_set, unlabelled=unlabelled,
+                                                holdout=holdout, max_atoms=max_atoms, seed=seed)
     core = TransformerConfig(d_model=hidden_dim, num_layers=num_layers,
                              num_heads=hidden_dim // 32, dropout=dropout)
     if model == "predictor":
@@ -161,7 +163,7 @@ def train_command(
     }
     if model == "predictor":
         provenance.update(holdout=holdout or None, unlabelled=unlabelled or None,
-                          max_atoms=max_atoms or None)
+                          max_atoms=max_atoms or None, seed=seed)
         if holdout:
             provenance["val_split"] = f"{holdout:g} of {split} (seed {seed})"
     path = train(model_config, train_set, val_set, config, out, provenance=provenance, resume=resume)
@@ -176,34 +178,3 @@ def train_command(
                 typer.echo(f"{name} validation: " + ", ".join(
                     f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                     for k, v in metrics.items()))
-
-
-def _predictor_data(train_set, val_set, *, unlabelled: str, holdout: float, max_atoms: int,
-                    seed: int):
-    """The crystals of a predictor run: ``--unlabelled`` crystals added as theoretical (minus
-    the training split's material_ids), at most ``--max-atoms`` sites, and with ``--holdout``
-    a seeded validation part of the result."""
-    import numpy as np
-
-    from xtalgen.data import load_dataset
-
-    crystals = list(train_set)
-    if unlabelled:
-        name, _, part = unlabelled.partition(":")
-        extra = load_dataset(Path(unlabelled)) if Path(unlabelled).exists() else load_dataset(
-            name, part or "offline_train")
-        known = {c.properties.get("material_id") for c in crystals} - {None}
-        crystals += [c.with_properties(theoretical=True) for c in extra
-                     if c.properties.get("material_id") not in known]
-    if max_atoms:
-        crystals = [c for c in crystals if c.num_sites <= max_atoms]
-        if val_set is not None:
-            val_set = [c for c in val_set if c.num_sites <= max_atoms]
-    if not crystals:
-        raise XtalgenError("no training crystal left (check --max-atoms)")
-    if holdout:
-        order = np.random.default_rng(seed).permutation(len(crystals))
-        n_val = max(1, round(holdout * len(crystals)))
-        val_set = [crystals[i] for i in order[:n_val]]
-        crystals = [crystals[i] for i in order[n_val:]]
-    return crystals, val_set

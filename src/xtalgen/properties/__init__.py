@@ -6,7 +6,8 @@
 
 Modules: ``registry`` (named predictors, ``resolve_property_fn``), ``chgnet`` (the CHGNet
 formation-energy proxy of the DNG suite's ``wdist_prop``), ``predictor`` (trained predictors on
-the shared backbone: formation energy, band gap, synthesisability; ``load_predictor``).
+the shared backbone: formation energy, band gap, synthesisability; ``load_predictor``), ``pu``
+(the positive-unlabelled training data and the PU-bagging baseline).
 Metrics receive a predictor as a function and never import this package.
 """
 
