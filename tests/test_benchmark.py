@@ -80,11 +80,12 @@ def test_csp_protocol_cost_failures_and_resume(tmp_path: Path, toy_splits, tiny_
 
 def test_dng_protocol(tmp_path: Path, toy_splits) -> None:
     config = BenchmarkConfig(task="dng", dataset="perov5", n=8, out=tmp_path / "d",
-                             generators="random-search", chunk=4, progress=False, n_jobs=1)
+                             generators="random-search", chunk=4, progress=False, n_jobs=1,
+                             property="formation_energy")
     (row,) = run_benchmark(config).rows
     assert row["error"] is None, row["error"]
     assert row["n_samples"] == 8 and 0 <= row["valid"] <= 1 and 0 <= row["p1_share"] <= 1
-    assert "cov_recall" in row and "sg_tvd" in row
+    assert "cov_recall" in row and "sg_tvd" in row and row["wdist_prop"] >= 0
     assert (tmp_path / "d" / "dng_metrics.png").is_file()
 
 

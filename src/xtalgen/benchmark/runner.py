@@ -59,6 +59,9 @@ class BenchmarkConfig:
         n_steps: integration steps of iterative models (None: each checkpoint's default).
         corrected: CSP: also METRe and cRMSE (arXiv 2509.12178; for Carbon-24's duplicates).
         stability: DNG: S.U.N. of the first ``n_sun`` samples (CHGNet relaxation, bundled hull).
+        property: DNG: the property predictor of ``wdist_prop`` (a name of
+            :func:`xtalgen.properties.resolve_property_fn`, e.g. ``formation_energy``: the
+            shipped MP-20 predictor, as in CDVAE's W(E_form)); None: no property distance.
         chunk: targets (CSP) or samples (DNG) per cached chunk.
         time_limit_s: a generator whose sampling passes this many seconds in one run stops at
             the next chunk boundary (checked between chunks: a smaller ``chunk`` stops sooner)
@@ -78,6 +81,7 @@ class BenchmarkConfig:
     corrected: bool = False
     stability: bool = False
     n_sun: int = 200
+    property: str | None = None
     chunk: int = 250
     time_limit_s: float | None = None
     n_jobs: int | None = None
@@ -293,7 +297,14 @@ def _evaluate_dng(samples: list[Crystal], test: list[Crystal], config: Benchmark
     dng = DNGConfig(eval_model=EVAL_MODELS.get(config.dataset, "mp20"), seed=config.seed,
                     n_subsample=min(1000, len(samples)), n_jobs=config.n_jobs,
                     progress=config.progress)
-    result = evaluate_dng(samples, test, train=train or None, config=dng)
+    property_kw: dict[str, Any] = {}
+    if config.property:
+        from xtalgen.properties import property_fn_info, resolve_property_fn
+
+        property_kw["property_name"], property_kw["property_fn"] = resolve_property_fn(
+            config.property)
+        property_kw["property_settings"] = property_fn_info(property_kw["property_fn"])
+    result = evaluate_dng(samples, test, train=train or None, config=dng, **property_kw)
     values = result.values()
     keep = ("valid", "struct_valid", "comp_valid", "cov_recall", "cov_precision",
             "wdist_density", "wdist_num_elems", "wdist_prop", "unique", "novel", "sg_tvd")

@@ -37,6 +37,11 @@ def benchmark(
                            "hull; minutes per 100).")
     ] = False,
     n_sun: Annotated[int, typer.Option(help="DNG: samples screened for S.U.N.")] = 200,
+    prop: Annotated[
+        str | None, typer.Option("--property", help="DNG: predictor of the property distance "
+                                 "wdist_prop, e.g. formation_energy (the shipped MP-20 "
+                                 "predictor, CDVAE's W(E_form)); default: none.")
+    ] = None,
     split: Annotated[str, typer.Option(help="Test split ('auto': test, else offline_test).")
                      ] = "auto",
     jobs: Annotated[int, typer.Option(help="Worker processes for evaluation (0 = all CPUs).")
@@ -62,7 +67,7 @@ def benchmark(
 
     config = BenchmarkConfig(task=task, dataset=dataset, generators=generators, n=n, k=k,
                              seed=seed, out=out, n_steps=steps, corrected=corrected,
-                             stability=stability, n_sun=n_sun, split=split,
+                             stability=stability, n_sun=n_sun, property=prop, split=split,
                              n_jobs=None if jobs <= 0 else jobs, time_limit_s=time_limit,
                              progress=progress)
     result = run_benchmark(config)
