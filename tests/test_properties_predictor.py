@@ -371,3 +371,15 @@ def test_cli_screen_with_a_predictor_checkpoint(tmp_path: Path, emt_reference_di
     with pytest.raises(SystemExit):
         main([*args, "--rank-by", "band_gap"])
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot rank by")
+
+
+@pytest.mark.parametrize("prop", ["formation_energy", "band_gap", "synthesizability"])
+def test_shipped_predictors_load_and_score(prop: str, crystals) -> None:
+    predictor = load_predictor(prop)  # the shipped file of each property
+    values = predictor(crystals[:8])
+    assert predictor.metrics and np.isfinite(values).all()
+    if prop == "synthesizability":
+        assert ((values >= 0) & (values <= 1)).all() and predictor.metrics["roc_auc_pu"] > 0.7
+    elif prop == "formation_energy":  # MP-20 crystals: within 0.3 eV/atom of their labels
+        labels = np.array([c.properties["formation_energy_per_atom"] for c in crystals[:8]])
+        assert np.abs(values - labels).mean() < 0.3
