@@ -118,7 +118,10 @@ def main() -> None:
     from xtalgen.models import load_model
 
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    generator = load_model(args.checkpoint, n_steps=args.steps, batch_size=250)
+    from xtalgen.checkpoints import shipped_checkpoints
+
+    path = shipped_checkpoints().get(args.checkpoint, Path(args.checkpoint))
+    generator = load_model(path, n_steps=args.steps, batch_size=250)
     test = list(load_dataset(args.dataset, args.test))
     result: dict = {"checkpoint": args.checkpoint, "dataset": args.dataset, "test": args.test,
                     "decoder_steps": args.steps or generator.config.decoder.flow.n_steps,
