@@ -298,6 +298,7 @@ class GANGenerator(LearnedGenerator):
     """De novo crystals from a trained :class:`CrystalGAN` (its EMA generator)."""
 
     family = "gan"
+    task = "dng"  # compositions come from the model (de novo); no CSP
     model_class = CrystalGAN
     config_class = GANConfig
     half_precision_prefixes = ("generator.", "critic.")

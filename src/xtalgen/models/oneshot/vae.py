@@ -53,6 +53,7 @@ class VAEGenerator(LearnedGenerator):
     """Samples, reconstructs, interpolates and optimises crystals with a :class:`CrystalVAE`."""
 
     family = "vae"
+    task = "dng"  # compositions come from the model (de novo); no CSP
     model_class = CrystalVAE
     config_class = VAEConfig
     half_precision_prefixes = ("encoder.", "decoder.backbone.")
