@@ -144,6 +144,28 @@ def test_reconstruct_and_interpolate(gen):
     assert len(path) == 4 and path[0].properties["interpolation_weight"] == 0.0
 
 
+def test_decoder_sees_z_and_the_lattice_head(gen):
+    """Regression: the flow's sampler once dropped the explicit ``cond`` (z was ignored)."""
+    model = gen.model
+    num_atoms = torch.tensor([5, 5])
+    types = torch.tensor([38, 22, 8, 8, 8] * 2)
+    z = torch.randn(2, gen.config.latent_dim, generator=torch.Generator().manual_seed(0))
+
+    def decode(zz, lattices=None):
+        with torch.no_grad():
+            return model.decoder.sample(num_atoms, types, n_steps=4,
+                                        generator=torch.Generator().manual_seed(0),
+                                        cond=model.cond_proj(zz), fixed_lattices=lattices)
+
+    assert not torch.allclose(decode(z).frac_coords, decode(-z).frac_coords)
+    with torch.no_grad():
+        head = model.lattice_head(z)
+    decoded = decode(z, head)  # the known lattice comes back exactly
+    expected = model.decoder.decode_lattices(head)
+    assert torch.allclose(decoded.lattices, expected, atol=1e-4)
+    assert gen.config.lattice_from_head
+
+
 def test_optimize_lowers_the_head(gen):
     trajectories = gen.optimize(8, prop="formation_energy", steps=30, lr=0.05, seed=0,
                                 n_decoded=3)

@@ -20,6 +20,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from xtalgen.errors import XtalgenError
 from xtalgen.models.iterative.process import NetFn, Process, Projection, State
 from xtalgen.models.iterative.torus import wrap, wrapped_normal_score, wrapped_normal_score_norm
 
@@ -122,7 +123,10 @@ class DiffusionProcess(Process):
         init: State | None = None,
         noise_level: float = 1.0,
         project: Projection | None = None,
+        fixed_lattices: torch.Tensor | None = None,
     ) -> State:
+        if fixed_lattices is not None:
+            raise XtalgenError("known lattices are a flow sampler option (the VAE decoder)")
         cfg = self.config
         device = batch.device
         n_graphs, n_atoms = int(batch.max()) + 1, batch.shape[0]

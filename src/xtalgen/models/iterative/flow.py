@@ -114,6 +114,7 @@ class FlowProcess(Process):
         init: State | None = None,
         noise_level: float = 1.0,
         project: Projection | None = None,
+        fixed_lattices: torch.Tensor | None = None,
     ) -> State:
         cfg = self.config
         device = batch.device
@@ -127,11 +128,14 @@ class FlowProcess(Process):
             masked = torch.ones(n_atoms, dtype=torch.bool, device=device)
         elif types is None:
             types = torch.randn((n_atoms, n_types), generator=generator, device=device)
+        noise = lattices
         t_start = 0.0
         if init is not None:  # start on the path from the noise to the template
             t_start = 1.0 - noise_level
             lattices = (1 - t_start) * lattices + t_start * init.lattices
             frac = wrap(frac + t_start * wrapped_displacement(init.frac_coords - frac))
+        if fixed_lattices is not None:
+            lattices = torch.lerp(noise, fixed_lattices.to(noise.dtype), t_start)
         if project is not None:
             lattices, frac = self._project(project, lattices, frac, types)
         dt = (1.0 - t_start) / n_steps
@@ -139,6 +143,8 @@ class FlowProcess(Process):
             t = t_start + i * dt
             out = net(torch.full((n_graphs,), t, device=device), types, frac, lattices)
             lattices = lattices + dt * out.lattice
+            if fixed_lattices is not None:  # the straight path from the noise to the known lattice
+                lattices = torch.lerp(noise, fixed_lattices.to(noise.dtype), t + dt)
             frac = wrap(frac + dt * (1 + cfg.coord_anneal * t) * out.frac)
             if masked is not None:
                 types, masked = self._unmask(types, masked, out.types, t, dt, generator)

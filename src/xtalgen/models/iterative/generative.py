@@ -361,6 +361,7 @@ class CrystalGenerativeModel(nn.Module):
         guidance: float = 1.0,
         project: Projection | None = None,
         cond: torch.Tensor | None = None,
+        fixed_lattices: torch.Tensor | None = None,
     ) -> CrystalBatch:
         """Generate one batch.
 
@@ -377,6 +378,8 @@ class CrystalGenerativeModel(nn.Module):
                 space group: :class:`xtalgen.representations.symmetry_projection.SymmetryProjector`).
             cond: an explicit (B, hidden_dim) conditioning vector, used instead of the
                 condition embedding (no guidance), e.g. a VAE decoder's projected latent.
+            fixed_lattices: (B, *lattice_shape) known lattices in process space (flow only;
+                see :meth:`Process.sample`), e.g. a VAE's lattice head.
         """
         if guidance < 0:
             raise XtalgenError(f"guidance must be >= 0, got {guidance}")
@@ -400,7 +403,7 @@ class CrystalGenerativeModel(nn.Module):
         elif not self.generates_types:
             raise XtalgenError("a CSP model needs atom types (a composition) to sample")
         n_types = self.config.backbone.n_types
-        cond = null_cond = allowed = None
+        null_cond = allowed = None
         if conditions.chemical_system is not None and atom_types is None:
             allowed = torch.zeros(n_types, dtype=torch.bool, device=device)
             allowed[torch.tensor(conditions.chemical_system, device=device) - 1] = True
@@ -425,6 +428,7 @@ class CrystalGenerativeModel(nn.Module):
             init=None if init is None else self.to_state(init.to(device)),
             noise_level=noise_level,
             project=project,
+            fixed_lattices=None if fixed_lattices is None else fixed_lattices.to(device),
         )
         if atom_types is None:
             type_mask = self.type_mask if allowed is None else self.type_mask & allowed

@@ -69,6 +69,7 @@ class Process(nn.Module, ABC):
         init: State | None = None,
         noise_level: float = 1.0,
         project: Projection | None = None,
+        fixed_lattices: torch.Tensor | None = None,
     ) -> State:
         """Integrate from noise to data. ``fixed_types``: (N, n_types) one-hot for CSP, or None;
         ``lattice_shape``: per-crystal shape of the lattice in process space.
@@ -79,7 +80,11 @@ class Process(nn.Module, ABC):
 
         ``project`` (hard constraints, DiffCSP++-style): applied to the starting state and after
         every step (diffusion: after the corrector and after the predictor), so the network
-        only ever sees, and the sampler returns, states inside the constraint set."""
+        only ever sees, and the sampler returns, states inside the constraint set.
+
+        ``fixed_lattices`` (B, *lattice_shape), process space: known lattices (e.g. a VAE's
+        lattice head, as CDVAE decodes); the lattice then follows the process's own path from
+        its noise to them instead of the network's field, and the sampler returns them."""
 
     @staticmethod
     def _randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
