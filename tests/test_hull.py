@@ -120,3 +120,40 @@ def test_chgnet_e_hull_of_mp20_test_structures_is_close_to_tabulated(hull: Conve
         assert res.ok, res.error
         h = hull.evaluate(res.crystal, res.energy_per_atom, correction=potential.correction)
         assert abs(h.e_above_hull - crystal.properties["e_above_hull"]) < 0.1, crystal.formula
+
+
+@pytest.mark.parametrize("formula", ["Li2MnO3", "LiFePO4", "NaCl", "BaTiO3", "Li3Mn2Fe1O6",
+                                     "Al2Cu1Ni3"])
+def test_linear_programme_gives_the_phase_diagram_hull(hull: ConvexHull, formula: str) -> None:
+    composition = Composition(formula)
+    lp_energy, decomposition = hull.hull_energy_lp(composition)
+    on_diagram = hull.e_above_hull_of_formation(composition, 0.0)  # E_hull at E_form = 0
+    assert lp_energy == pytest.approx(-on_diagram.e_above_hull, abs=1e-6)
+    assert sum(decomposition.values()) == pytest.approx(1.0, abs=1e-5)  # rounded to 1e-6 each
+
+
+def test_many_element_system_is_fast_and_on_the_lp(hull: ConvexHull) -> None:
+    # Nine elements: a phase diagram of the system never finishes in a test; the LP does.
+    composition = Composition("LiNaKMgCaAlSiO6F")
+    result = hull.e_above_hull_of_formation(composition, 1.0)
+    assert result.error is None
+    assert result.e_above_hull >= 1.0  # the hull lies at or below zero
+    lp_energy, _ = hull.hull_energy_lp(composition)
+    assert result.e_above_hull == pytest.approx(1.0 - lp_energy, abs=1e-9)
+    assert frozenset(el.symbol for el in composition.elements) not in hull._diagrams
+
+
+def test_early_rejection_uses_the_formation_energy_bound_first(hull: ConvexHull) -> None:
+    from types import SimpleNamespace
+
+    from xtalgen.screen.worker import WorkerSpec, _plan
+
+    crystal = Crystal.from_pymatgen(Structure(Lattice.cubic(4.0), ["Li", "Na", "K", "Mg", "Ca",
+                                                                    "Al", "Si", "O", "F"],
+                                              [[i / 9, i / 9, i / 9] for i in range(9)]))
+    spec = WorkerSpec(reject_ehull=((50, 0.5),))
+    _, stop_rule = _plan(spec, crystal, SimpleNamespace(correction="none"), hull)
+    mu = -hull.formation_energy_per_atom(crystal.composition, 0.0)
+    message = stop_rule(50, mu + 3.0)  # E_form = 3 eV/atom: E_hull >= 3, no hull needed
+    assert message is not None and "E_hull >= 3.00" in message
+    assert stop_rule(50, mu - 5.0) is None  # far below any hull: kept, E_hull from the LP

@@ -5,7 +5,11 @@ energy against the reference's elemental chemical potentials and placed on pymat
 ``PhaseDiagram`` of the reference entries of its chemical system and **all** its subsystems;
 ``get_e_above_hull(allow_negative=True)``, so a structure below the hull gets a negative value.
 Elements the reference does not cover give ``error = "no reference for element X"`` (E_hull NaN).
-Units: eV/atom throughout.
+Chemical systems of more than :data:`MAX_PHASE_DIAGRAM_ELEMENTS` elements (a generated crystal
+can hold ten) skip the phase diagram, whose facet enumeration grows combinatorially with the
+dimension: the hull energy at the composition is then the linear programme min sum_i w_i E_i
+subject to sum_i w_i x_i = x, w >= 0 over the same entries (the lower convex envelope at x,
+exact; solved by scipy's HiGHS). Units: eV/atom throughout.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ if TYPE_CHECKING:
     from pymatgen.analysis.phase_diagram import PhaseDiagram
     from pymatgen.core import Composition
 
-__all__ = ["ConvexHull", "HullResult", "e_above_hull"]
+__all__ = ["MAX_PHASE_DIAGRAM_ELEMENTS", "ConvexHull", "HullResult", "e_above_hull"]
+
+MAX_PHASE_DIAGRAM_ELEMENTS = 6
+"""Largest chemical system placed on a pymatgen ``PhaseDiagram``; larger ones use the LP."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,17 @@ class ConvexHull:
         mu = self.reference.elemental_energy_per_atom
         return sorted(el.symbol for el in composition.elements if el.symbol not in mu)
 
+    def _entries(self, chemsys: frozenset[str]) -> list[int]:
+        """Indices of the reference entries in ``chemsys`` and all its subsystems (finite
+        formation energies only)."""
+        elements = sorted(chemsys)
+        found = []
+        for k in range(1, len(elements) + 1):
+            for subset in itertools.combinations(elements, k):
+                found += [i for i in self._by_chemsys.get(frozenset(subset), ())
+                          if math.isfinite(self.reference.formation_energy_per_atom[i])]
+        return found
+
     def phase_diagram(self, chemsys: frozenset[str]) -> PhaseDiagram:
         """PhaseDiagram (formation-energy space) of ``chemsys`` and all its subsystems."""
         if chemsys not in self._diagrams:
@@ -68,16 +86,38 @@ class ConvexHull:
             from pymatgen.core import Composition
 
             entries = [PDEntry(Composition({el: 1}), 0.0, attribute=el) for el in sorted(chemsys)]
-            elements = sorted(chemsys)
-            for k in range(1, len(elements) + 1):
-                for subset in itertools.combinations(elements, k):
-                    for i in self._by_chemsys.get(frozenset(subset), ()):
-                        comp = self._compositions[i]
-                        energy = self.reference.formation_energy_per_atom[i] * comp.num_atoms
-                        if math.isfinite(energy):
-                            entries.append(PDEntry(comp, energy, attribute=self.reference.ids[i]))
+            for i in self._entries(chemsys):
+                comp = self._compositions[i]
+                energy = self.reference.formation_energy_per_atom[i] * comp.num_atoms
+                entries.append(PDEntry(comp, energy, attribute=self.reference.ids[i]))
             self._diagrams[chemsys] = PhaseDiagram(entries)
         return self._diagrams[chemsys]
+
+    def hull_energy_lp(self, composition: Composition) -> tuple[float, dict[str, float]]:
+        """Hull formation energy (eV/atom) at ``composition`` and the decomposition (id or
+        element -> phase fraction), by linear programming over the entries of its system."""
+        import numpy as np
+        from scipy.optimize import linprog
+
+        elements = sorted(el.symbol for el in composition.elements)
+        chemsys = frozenset(elements)
+        indices = self._entries(chemsys)
+        names = elements + [self.reference.ids[i] for i in indices]
+        fractions = np.zeros((len(elements), len(names)))
+        fractions[:, : len(elements)] = np.eye(len(elements))  # the elements, E_f = 0
+        energies = np.zeros(len(names))
+        for j, i in enumerate(indices, start=len(elements)):
+            comp = self._compositions[i]
+            fractions[:, j] = [comp.get_atomic_fraction(el) for el in elements]
+            energies[j] = self.reference.formation_energy_per_atom[i]
+        target = [composition.get_atomic_fraction(el) for el in elements]
+        solution = linprog(energies, A_eq=fractions, b_eq=target, bounds=(0, None),
+                           method="highs")
+        if not solution.success:
+            raise RuntimeError(f"hull LP failed: {solution.message}")
+        decomposition = {names[j]: round(float(w), 6) for j, w in enumerate(solution.x)
+                         if w > 1e-9}
+        return float(solution.fun), decomposition
 
     def formation_energy_per_atom(self, composition: Composition, energy_per_atom: float) -> float:
         """Formation energy (eV/atom) of a corrected energy per atom against the references."""
@@ -97,7 +137,13 @@ class ConvexHull:
             return HullResult(error=f"no reference for element {', '.join(missing)}")
         if not math.isfinite(formation_energy_per_atom):
             return HullResult(error="energy is NaN")
-        diagram = self.phase_diagram(frozenset(el.symbol for el in composition.elements))
+        chemsys = frozenset(el.symbol for el in composition.elements)
+        if len(chemsys) > MAX_PHASE_DIAGRAM_ELEMENTS:
+            hull_energy, decomposition = self.hull_energy_lp(composition)
+            return HullResult(e_above_hull=float(formation_energy_per_atom - hull_energy),
+                              formation_energy_per_atom=float(formation_energy_per_atom),
+                              decomposition=decomposition)
+        diagram = self.phase_diagram(chemsys)
         entry = PDEntry(composition, formation_energy_per_atom * composition.num_atoms)
         decomp, e_hull = diagram.get_decomp_and_e_above_hull(entry, allow_negative=True)
         return HullResult(

@@ -76,7 +76,10 @@ def _plan(
     config = replace(config, checkpoints=tuple(sorted(limits)))
 
     def stop_rule(step: int, energy_per_atom: float) -> str | None:
-        e_hull = hull.e_above_hull_of_formation(composition, energy_per_atom - mu)
+        formation = energy_per_atom - mu
+        if formation > limits[step]:  # the hull lies at or below 0, so E_hull >= E_form
+            return f"rejected: E_hull >= {formation:.2f} eV/atom at step {step}"
+        e_hull = hull.e_above_hull_of_formation(composition, formation)
         if e_hull.e_above_hull > limits[step]:
             return f"rejected: E_hull {e_hull.e_above_hull:.2f} eV/atom at step {step}"
         return None
