@@ -227,3 +227,21 @@ def test_batched_relaxation_leaves_stdout_and_runs_the_potential_in_the_caller()
     assert sys.stdout is stdout  # the optimizers' redirect_stdout must not leak out
     assert threads_seen == {threading.get_ident()}  # one thread, one malloc arena
     assert all(r.crystal is not None for r in results)
+
+
+def test_torch_threads_follow_omp_num_threads(monkeypatch) -> None:
+    import torch
+
+    from xtalgen.relax.potential import set_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("XTALGEN_THREADS", raising=False)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert set_torch_threads() == 1
+        monkeypatch.setenv("XTALGEN_THREADS", "2")
+        assert set_torch_threads() == 2  # xtalgen's own setting comes first
+        monkeypatch.setenv("XTALGEN_THREADS", "x")
+        assert set_torch_threads() == 1
+    finally:
+        torch.set_num_threads(before)
