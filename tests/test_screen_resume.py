@@ -134,3 +134,22 @@ def test_killed_run_resumes_without_loss_or_recomputation(tmp_path: Path) -> Non
     store = CandidateStore(db)
     assert store.metadata["runs"] == 2 and "mattergen" in store.metadata["summary"]
     assert all("unique" in r for r in store.table())
+
+
+def emt() -> Potential:
+    """A fast EMT potential, imported by path (test_screen_resume:emt)."""
+    return Potential("emt", EMT(), correction="none")
+
+
+def test_stale_pending_row_does_not_block_the_sun_summary(tmp_path: Path) -> None:
+    # An interrupted run can leave a pending row whose id the next submission does not
+    # produce (a structure hash that changed in a file round trip); S.U.N. must not wait on it.
+    samples = distinct_samples()[:3]
+    db = tmp_path / "candidates.db"
+    config = ScreenConfig(potential="test_screen_resume:emt", n_workers=1, progress=False,
+                          novelty_reference=None,
+                          hull_reference=emt_elements_reference(tmp_path / "ref"))
+    CandidateStore(db).add("000001-stale00000", samples[1], 1, stage="pending")
+    summary = screen(samples, db, config)
+    assert summary.metrics["mattergen"]["n_submitted"] == 3  # the stale row is left out
+    assert CandidateStore(db).stages()["000001-stale00000"] == "pending"

@@ -301,7 +301,7 @@ def screen(
                      "synthesizability": config.settings()["synthesizability"]}
     if n_new or "summary" not in store.metadata or store.metadata.get("ranking") != rank_settings:
         _copy_duplicates(store)
-        _sun(store, config, scorer)
+        _sun(store, config, scorer, submitted=set(cids))
         store.set_metadata(ranking=rank_settings)
     meta = store.metadata
     table = store.table()
@@ -525,12 +525,17 @@ def rank_order(rows: Sequence[dict[str, Any]], rank_by: str | Sequence[str]) -> 
 
 
 def _sun(store: CandidateStore, config: ScreenConfig,
-         scorer: Callable[[Sequence[Crystal]], Any] | None = None) -> None:
+         scorer: Callable[[Sequence[Crystal]], Any] | None = None,
+         submitted: set[str] | None = None) -> None:
     """Uniqueness, novelty, stability flags, S.U.N. metrics, synthesisability scores (with a
-    ``scorer``) and ranks of all candidates."""
+    ``scorer``) and ranks of all candidates. A pending row that is not among the ``submitted``
+    ids is stale (an interrupted run stored a candidate whose id this submission does not
+    produce, e.g. a structure hash that changed in a file round trip) and is left out."""
     from xtalgen.metrics.novelty import novel_mask, unique_mask
 
     rows = sorted(store.rows(), key=lambda r: r.get("index", 0))
+    if submitted is not None:
+        rows = [r for r in rows if r.get("stage") != "pending" or r.get("cid") in submitted]
     if any(r.get("stage") == "pending" for r in rows):
         return  # an interrupted run: S.U.N. waits until every candidate is done
     crystals = [store.crystal(r) for r in rows]
