@@ -95,7 +95,10 @@ def test_unparseable_texts_are_counted_with_their_reason(run: Path) -> None:
     generator.model.config.transformer.max_len = 60  # too short to end: every text fails
     out = generator.generate(3, seed=0)
     assert out == [] and generator.last_report["given_up"] == 3
-    assert generator.last_report["failed_attempts"] == {"no end within the context": 3}
+    failed = generator.last_report["failed_attempts"]
+    # most texts run out of context; at temperature 3 one may first write a line that is not CIF
+    assert sum(failed.values()) == 3 and failed.get("no end within the context", 0) >= 1
+    assert set(failed) <= {"no end within the context", "unknown line"}
     assert len(generator.last_report["failed_texts"]) == 3
 
 
