@@ -76,6 +76,14 @@ def test_csp_protocol_cost_failures_and_resume(tmp_path: Path, toy_splits, tiny_
     assert again["substitution"]["cached_chunks"] == 2
     assert again["substitution"]["match@3"] == sub["match@3"]
     assert again[str(tiny_checkpoint)]["match@1"] == tiny["match@1"]
+    # ... and its evaluation too, with the seconds measured when it was made
+    assert again["substitution"]["eval_cached"] and "eval_cached" not in sub
+    assert again["substitution"]["eval_s"] == sub["eval_s"]
+    assert again["substitution"]["match_curve"] == {int(j): v for j, v in sub["match_curve"].items()}
+    # other evaluation settings evaluate the cached samples again
+    config.corrected = True
+    third = {r["generator"]: r for r in run_benchmark(config).rows}
+    assert "eval_cached" not in third["substitution"] and "METRe@1" in third["substitution"]
 
 
 def test_dng_protocol(tmp_path: Path, toy_splits) -> None:

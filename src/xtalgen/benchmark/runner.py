@@ -7,7 +7,9 @@ samples scored by :func:`xtalgen.metrics.evaluate_dng` against the test split (n
 the training split), and S.U.N. on the first ``n_sun`` with ``stability``.
 
 Samples are cached per generator, protocol and seed in chunks under ``out/cache/``, so a run
-that stops continues where it was; the sampling seconds of each chunk are cached with it. A
+that stops continues where it was; the sampling seconds of each chunk are cached with it. The
+evaluation of a generator whose samples all came from the cache is cached too (keyed by the
+evaluation settings), so adding a generator to a finished run costs only the new one. A
 generator that fails becomes a row with its error; the run goes on.
 """
 
@@ -234,9 +236,9 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
                 entry.name, config.progress, config.time_limit_s)
         else:
             sizes = [min(config.chunk, config.n - s) for s in range(0, config.n, config.chunk)]
+            jobs = list(enumerate(sizes))
             samples, sample_s, cached, spent_now = _cached_chunks(
-                folder, list(enumerate(sizes)),
-                lambda size, i: sample_dng(generator, size, config.seed + i),
+                folder, jobs, lambda size, i: sample_dng(generator, size, config.seed + i),
                 entry.name, config.progress, config.time_limit_s)
         row["n_samples"] = len(samples)
         row["sample_s"] = round(sample_s, 2)
@@ -245,18 +247,53 @@ def _run_one(entry: GeneratorEntry, config: BenchmarkConfig, targets: list[Cryst
         spent += spent_now
         if not samples:
             raise XtalgenError("no samples")
-        start = time.perf_counter()
-        if config.task == "csp":
-            row.update(_evaluate_csp(samples, targets, config))
+        settings = _eval_settings(config, len(samples))
+        stored = _cached_eval(folder, settings) if cached == len(jobs) else None
+        if stored is not None:
+            row.update(stored)
+            row["eval_cached"] = True
         else:
-            row.update(_evaluate_dng(samples, targets, config, train, entry.name))
-        row["eval_s"] = round(time.perf_counter() - start, 2)
-        spent += row["eval_s"]
+            start = time.perf_counter()
+            if config.task == "csp":
+                row.update(_evaluate_csp(samples, targets, config))
+            else:
+                row.update(_evaluate_dng(samples, targets, config, train, entry.name))
+            row["eval_s"] = round(time.perf_counter() - start, 2)
+            spent += row["eval_s"]
+            values = {k: v for k, v in row.items() if k not in _ROW_KEYS}
+            (folder / "eval.json").write_text(json.dumps({"settings": settings, "values": values},
+                                                         default=_plain))
     except Exception as exc:  # a failing generator is a row, never the end of the run
         row["error"] = f"{type(exc).__name__}: {exc}"[:300]
         (config.out / "errors").mkdir(exist_ok=True)
         (config.out / "errors" / f"{_slug(entry.name)}.txt").write_text(traceback.format_exc())
     return row, spent
+
+
+_ROW_KEYS = ("generator", "kind", "error", "parameters", "train_s", "n_samples", "sample_s",
+             "sample_s_per_1000", "cached_chunks")
+"""Row fields that belong to the generator and its sampling, not to the evaluation."""
+
+
+def _eval_settings(config: BenchmarkConfig, n_samples: int) -> dict[str, Any]:
+    """What an evaluation's numbers depend on besides the (cached) samples and targets."""
+    keys = ("task", "dataset", "k", "split", "train_split", "corrected", "stability", "n_sun",
+            "property")
+    return {**{key: getattr(config, key) for key in keys}, "n_samples": n_samples}
+
+
+def _cached_eval(folder: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored evaluation of these samples under ``settings`` (None: none, or other settings)."""
+    path = folder / "eval.json"
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    if stored.get("settings") != settings:
+        return None
+    values = stored["values"]
+    if "match_curve" in values:  # JSON keys are strings
+        values["match_curve"] = {int(j): v for j, v in values["match_curve"].items()}
+    return values
 
 
 def _evaluate_csp(samples: list[Crystal], targets: list[Crystal], config: BenchmarkConfig
