@@ -52,7 +52,8 @@ def test_csp_protocol_cost_failures_and_resume(tmp_path: Path, toy_splits, tiny_
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
     config = BenchmarkConfig(task="csp", dataset="perov5", n=4, k=3, seed=1, out=tmp_path / "b",
-                             generators=f"substitution,{tiny_checkpoint},{broken}", n_steps=2,
+                             generators=f"substitution,{tiny_checkpoint},{broken},"
+                                        f"templated-csp:{tiny_checkpoint}", n_steps=2,
                              chunk=2, progress=False, n_jobs=1)
     result = run_benchmark(config)
     rows = {r["generator"]: r for r in result.rows}
@@ -64,6 +65,9 @@ def test_csp_protocol_cost_failures_and_resume(tmp_path: Path, toy_splits, tiny_
         assert list(curve) == [1, 2, 3] and curve[1] <= curve[2] <= curve[3] == row["match@3"]
         assert row["sample_s_per_1000"] > 0 and row["cached_chunks"] == 0
     assert tiny["parameters"] > 0 and tiny["kind"] == "iterative"
+    templated = rows[f"templated-csp:{tiny_checkpoint}"]  # toy train split as the template pool
+    assert templated["error"] is None and templated["kind"] == "pipeline"
+    assert templated["parameters"] == tiny["parameters"] and templated["n_samples"] == 12
     assert sub["parameters"] is None and sub["kind"] == "search"
     table = result.files["markdown"].read_text()
     assert "| substitution | search |" in table and "match@3" in table
@@ -102,6 +106,8 @@ def test_cli_errors_and_help(tmp_path: Path, capsys) -> None:
 
     with pytest.raises(XtalgenError, match="no generator or checkpoint named 'nope'"):
         run_benchmark(BenchmarkConfig(generators="nope", out=tmp_path))
+    with pytest.raises(XtalgenError, match="no pipeline named 'relaxed'"):
+        run_benchmark(BenchmarkConfig(generators="relaxed:perov5-csp-flow", out=tmp_path))
     with pytest.raises(SystemExit):
         main(["benchmark", "--task", "xyz", "--out", str(tmp_path)])
     assert "task must be csp or dng" in capsys.readouterr().err

@@ -5,10 +5,13 @@ appears without editing the harness: the registered search methods
 (:data:`xtalgen.models.registry.GENERATORS`, built with their own
 :meth:`~xtalgen.models.base.Generator.benchmark_kwargs`), the shipped checkpoints named
 ``DATASET-TASK-MODEL`` for the benchmark's dataset and task, and any checkpoint file given by path.
+A pipeline of :data:`xtalgen.pipelines.PIPELINES` wrapped around a checkpoint is named
+``PIPELINE:CHECKPOINT`` (e.g. ``templated-csp:mp20-csp-flow``); it runs only when named.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,13 +84,17 @@ def resolve_generators(spec: str | Sequence[str], task: str, dataset: str) -> li
         elif name in GENERATORS:
             out.append(GeneratorEntry(name, "search"))
         else:
-            path = shipped_checkpoints().get(name, Path(name))
+            pipeline, _, checkpoint = name.partition(":") if ":" in name else ("", "", name)
+            if pipeline and pipeline not in _pipelines():
+                raise XtalgenError(f"no pipeline named {pipeline!r} (known: "
+                                   f"{', '.join(_pipelines())})")
+            path = shipped_checkpoints().get(checkpoint, Path(checkpoint))
             if not path.exists():
                 known = ", ".join(e.name for e in available_generators(task, dataset))
                 raise XtalgenError(f"no generator or checkpoint named {name!r} (for {task} on "
                                    f"{dataset}: {known})")
             try:
-                kind = _checkpoint_info(path)["family"]
+                kind = "pipeline" if pipeline else _checkpoint_info(path)["family"]
             except Exception:  # unreadable: the run records the error in this generator's row
                 kind = "?"
             out.append(GeneratorEntry(name, kind, path))
@@ -103,12 +110,25 @@ def build_generator(entry: GeneratorEntry, train: Sequence[Crystal], n_steps: in
     kwargs: dict[str, Any] = {"progress": False}
     if n_steps is not None:
         kwargs["n_steps"] = n_steps
-    return load_generator(entry.checkpoint, **kwargs)
+    model = load_generator(entry.checkpoint, **kwargs)
+    if entry.kind != "pipeline":
+        return model
+    module_name, class_name = _pipelines()[entry.name.partition(":")[0]].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(model, **cls.benchmark_kwargs(train))
+
+
+def _pipelines() -> dict[str, str]:
+    from xtalgen.pipelines import PIPELINES
+
+    return PIPELINES
 
 
 def cost_of(entry: GeneratorEntry, generator: Generator) -> dict[str, Any]:
     """Parameters (learned models) and training seconds (from the checkpoint's provenance)."""
     model = getattr(generator, "model", None)
+    while model is not None and not hasattr(model, "parameters") and hasattr(model, "model"):
+        model = model.model  # a pipeline around a learned generator around its network
     params = sum(p.numel() for p in model.parameters()) if hasattr(model, "parameters") else None
     train_s = _checkpoint_info(entry.checkpoint)["wall_time_s"] if entry.checkpoint else None
     return {"parameters": params, "train_s": None if train_s is None else float(train_s)}

@@ -18,7 +18,8 @@ def benchmark(
     generators: Annotated[
         str,
         typer.Option(help="'all' (registered search methods and the shipped checkpoints of "
-                     "this dataset and task) or names / checkpoint files, comma-separated."),
+                     "this dataset and task) or names / checkpoint files, comma-separated; "
+                     "templated-csp:CHECKPOINT runs a CSP checkpoint from retrieved templates."),
     ] = "all",
     n: Annotated[int, typer.Option(help="CSP: test targets (0 = all); DNG: samples.")] = 100,
     k: Annotated[int, typer.Option(help="CSP: predictions per target.")] = 20,

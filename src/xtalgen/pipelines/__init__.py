@@ -12,6 +12,10 @@ behave like any other :class:`~xtalgen.models.base.Generator`.
 * :mod:`xtalgen.pipelines.symmetric_sampling`: :class:`SymmetricSampler` (hard space-group
   conditioning, DiffCSP++-style): a CSP model sampled inside Wyckoff templates (from the
   Wyckoff-token model, a pool or user-given crystals), every sample exactly symmetric.
+
+:data:`PIPELINES` names the pipelines that wrap one learned checkpoint, so that
+``xtalgen benchmark`` can run them as ``PIPELINE:CHECKPOINT`` (e.g.
+``templated-csp:mp20-csp-flow``), built with the class's ``benchmark_kwargs``.
 """
 
 from xtalgen.pipelines.conditioned import RejectionGenerator, satisfies
@@ -28,6 +32,10 @@ from xtalgen.pipelines.templated_csp import (
     retrieve_templates,
 )
 
-__all__ = ["PoolTemplates", "RejectionGenerator", "SymmetricSampler", "SymmetricSamplerConfig",
+PIPELINES: dict[str, str] = {"templated-csp": "xtalgen.pipelines.templated_csp:TemplatedCSP"}
+"""Pipeline name -> ``"module:Class"`` of the pipelines built as ``Class(learned_generator,
+**Class.benchmark_kwargs(train))``."""
+
+__all__ = ["PIPELINES", "PoolTemplates", "RejectionGenerator", "SymmetricSampler", "SymmetricSamplerConfig",
            "TemplatedCSP", "TemplatedCSPConfig", "WyckoffTemplates", "relax_samples",
            "retrieve_templates", "satisfies"]
