@@ -289,7 +289,7 @@ def test_evaluate_property_names_the_predictor(eform_run: Path, crystals, tmp_pa
 
 
 def test_rank_order_rule() -> None:
-    from xtalgen.screen.pipeline import parse_rank_by, rank_order
+    from xtalgen.screen.rank import parse_rank_by, rank_order
 
     rows = [
         {"e_above_hull": 0.004, "synthesizability": 0.2},   # 0: hull step 0, low score
