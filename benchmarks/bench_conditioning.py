@@ -551,7 +551,7 @@ def log(part: str, row: dict[str, Any]) -> None:
 def load_predictors(args: argparse.Namespace, wanted: set[str],
                     notes: list[str]) -> dict[str, Any]:
     from xtalgen.errors import XtalgenError
-    from xtalgen.properties.predictor import load_predictor
+    from xtalgen.properties.trained import load_predictor
 
     specs = {"band_gap": args.gap_predictor, "formation_energy": args.eform_predictor}
     out = {}

@@ -90,8 +90,8 @@ def pu_heldout(predictor) -> tuple[dict, dict]:
     (rebuilt from its provenance: the same sources, cap and seeded holdout): ROC-AUC of labelled
     positives against unlabelled crystals, and the recall of labelled positives at 0.5."""
     from xtalgen.data import load_dataset
-    from xtalgen.properties.predictor import predictor_metrics, roc_auc
     from xtalgen.properties.pu import element_fractions, predictor_crystals, pu_bagging_scores
+    from xtalgen.properties.trained import predictor_metrics, roc_auc
 
     prov = predictor.provenance
     train, held = predictor_crystals(
@@ -115,7 +115,8 @@ def pu_heldout(predictor) -> tuple[dict, dict]:
 def measure(out: Path, dataset: str, split: str) -> dict:
     from xtalgen.checkpoints import PREDICTOR_DIR
     from xtalgen.data import load_dataset
-    from xtalgen.properties.predictor import PROPERTIES, load_predictor, predictor_metrics
+    from xtalgen.properties.predictor import PROPERTIES
+    from xtalgen.properties.trained import load_predictor, predictor_metrics
 
     test = list(load_dataset(dataset, split))
     rows = []

@@ -62,7 +62,7 @@ def reconstruction(generator, test, args) -> dict:
 
 def optimisation(generator, test, args) -> dict:
     from xtalgen.models.oneshot.vae import score_trajectories, success_rates
-    from xtalgen.properties.predictor import is_predictor_spec, load_predictor
+    from xtalgen.properties.trained import is_predictor_spec, load_predictor
 
     config = generator.config
     if not config.property_column:

@@ -317,7 +317,7 @@ def test_cli_bad_conditions_are_one_error_line(args, message, tmp_path: Path, ca
 def test_cli_filters_a_generator_that_cannot_condition(tmp_path: Path, capsys,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """An unconditional checkpoint asked for a band gap: the filter, with a note."""
-    import xtalgen.properties.predictor as predictor_module
+    import xtalgen.properties.trained as predictor_module
     from xtalgen.cli.main import main
 
     monkeypatch.setattr(predictor_module, "load_predictor",

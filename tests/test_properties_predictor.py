@@ -18,14 +18,8 @@ from xtalgen.data import load_dataset
 from xtalgen.errors import XtalgenError
 from xtalgen.models.checkpoint import read_checkpoint
 from xtalgen.nn.backbone import BackboneConfig
-from xtalgen.properties.predictor import (
-    PredictorConfig,
-    load_predictor,
-    nnpu_risk,
-    predictor_metrics,
-    record_metrics,
-    roc_auc,
-)
+from xtalgen.properties.predictor import PredictorConfig, nnpu_risk
+from xtalgen.properties.trained import load_predictor, predictor_metrics, record_metrics, roc_auc
 from xtalgen.train import TrainConfig, train
 
 TINY = dict(hidden_dim=32, num_layers=2, n_freqs=4, time_dim=8)

@@ -18,7 +18,7 @@ CHECKPOINT_DIR = Path(__file__).parent
 """The shipped generators."""
 PREDICTOR_DIR = CHECKPOINT_DIR / "predictors"
 """The shipped property predictors (not generators: loaded by
-:func:`xtalgen.properties.predictor.load_predictor`)."""
+:func:`xtalgen.properties.trained.load_predictor`)."""
 
 ALIASES = {"mp20-csp-wyckoff": "mp20-dng-wyckoff", "perov5-csp-wyckoff": "perov5-dng-wyckoff",
            "mp20-csp-cif-lm": "mp20-cif-lm", "mp20-dng-cif-lm": "mp20-cif-lm",

@@ -63,7 +63,7 @@ def optimize(
     cfg = gen.config
     scores = None
     if score:
-        from xtalgen.properties.predictor import is_predictor_spec, load_predictor
+        from xtalgen.properties.trained import is_predictor_spec, load_predictor
 
         if not is_predictor_spec(cfg.property_name):
             typer.echo(f"note: no shipped predictor of {cfg.property_name}; not scored", err=True)

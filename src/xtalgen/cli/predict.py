@@ -1,6 +1,6 @@
 """``xtalgen predict``: a trained property predictor on a structure file or folder.
 
-Thin over :func:`xtalgen.properties.predictor.load_predictor`; training is ``xtalgen train
+Thin over :func:`xtalgen.properties.trained.load_predictor`; training is ``xtalgen train
 --model predictor --property NAME`` (the commands of the shipped predictors are in the
 docstring of :mod:`xtalgen.properties.predictor`).
 """
@@ -42,7 +42,8 @@ def predict(
     from rich.table import Table
 
     from xtalgen import io as xio
-    from xtalgen.properties.predictor import load_predictor, property_spec
+    from xtalgen.properties.predictor import property_spec
+    from xtalgen.properties.trained import load_predictor
 
     if not prop and checkpoint is None:
         raise XtalgenError("give --property formation_energy|band_gap|synthesizability or "

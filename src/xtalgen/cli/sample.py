@@ -245,7 +245,7 @@ def _with_filter(gen, conditions, use_filter: bool | None, tolerances: dict, pre
         use_filter = True
     if not use_filter:
         return gen
-    from xtalgen.properties.predictor import load_predictor
+    from xtalgen.properties.trained import load_predictor
 
     loaded = {name: load_predictor(path) for name, path in predictors.items()}
     return RejectionGenerator(gen, predictors=loaded, tolerances=tolerances,

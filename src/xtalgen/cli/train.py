@@ -169,7 +169,7 @@ def train_command(
     path = train(model_config, train_set, val_set, config, out, provenance=provenance, resume=resume)
     typer.echo(f"checkpoint: {path}")
     if model == "predictor" and val_set is not None and len(val_set):
-        from xtalgen.properties.predictor import record_metrics
+        from xtalgen.properties.trained import record_metrics
 
         for name in ("best.pt", "last.pt"):
             if (path.parent / name).is_file():

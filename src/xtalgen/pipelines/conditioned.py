@@ -8,7 +8,7 @@ or a search method) and serves the four conditions of :mod:`xtalgen.conditions`:
 * ``band_gap`` / ``formation_energy``: a property predictor's value is within the tolerance of
   the target (:data:`~xtalgen.conditions.DEFAULT_TOLERANCES`: 0.5 eV, 0.1 eV/atom). Default
   predictors: the shipped ones (``mp20-band-gap``, ``mp20-formation-energy``, through
-  :func:`xtalgen.properties.predictor.load_predictor`); any callable ``list[Crystal] ->
+  :func:`xtalgen.properties.trained.load_predictor`); any callable ``list[Crystal] ->
   array`` may replace them (NaN: cannot tell, rejected).
 
 Conditions that the base generator serves itself (its ``native_conditions``, e.g. a space group
@@ -51,7 +51,7 @@ Predictors = Mapping[str, Callable[[Sequence[Crystal]], np.ndarray]]
 def _predictor(name: str, predictors: Predictors | None) -> Callable[[Sequence[Crystal]], Any]:
     if predictors and name in predictors:
         return predictors[name]
-    from xtalgen.properties.predictor import load_predictor
+    from xtalgen.properties.trained import load_predictor
 
     return load_predictor(name)  # the shipped predictor; one clear error if it is missing
 

@@ -39,7 +39,8 @@ def resolve_property_fn(spec: str) -> tuple[str, PropertyFn]:
     """(property name, predictor) for a registered name, a trained predictor (property name,
     shipped predictor name or ``.pt`` path; the name returned is the predictor's) or
     ``"package.module:function"``."""
-    from xtalgen.properties.predictor import PROPERTIES, is_predictor_spec, load_predictor
+    from xtalgen.properties.predictor import PROPERTIES
+    from xtalgen.properties.trained import is_predictor_spec, load_predictor
 
     if spec in PROPERTY_PREDICTORS:
         return spec, PROPERTY_PREDICTORS[spec]

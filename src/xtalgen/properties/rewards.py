@@ -71,7 +71,7 @@ class FormationEnergyReward(_ChargeNeutralReward):
     @property
     def predictor(self) -> Any:
         if self._predictor is None:
-            from xtalgen.properties.predictor import load_predictor
+            from xtalgen.properties.trained import load_predictor
 
             predictor = load_predictor(self.predictor_name, batch_size=self.batch_size)
             if "formation" not in predictor.prop:

@@ -57,7 +57,7 @@ def synthesizability_scorer(
     """The synthesisability scorer of ``ScreenConfig.synthesizability`` (loaded once)."""
     if spec is None or callable(spec):
         return spec
-    from xtalgen.properties.predictor import load_predictor
+    from xtalgen.properties.trained import load_predictor
 
     predictor = load_predictor("synthesizability" if spec in ("", "default") else spec)
     if predictor.config.task != "pu-classification":

@@ -228,7 +228,7 @@ class VAEGenerator(LearnedGenerator):
 
 def score_trajectories(trajectories: Sequence[Trajectory],
                        predictor: Callable[[Sequence[Crystal]], np.ndarray]) -> list[list[float]]:
-    """``predictor`` (e.g. :func:`xtalgen.properties.predictor.load_predictor`) on every decoded
+    """``predictor`` (e.g. :func:`xtalgen.properties.trained.load_predictor`) on every decoded
     crystal of every trajectory, one call in all; NaN where a crystal is None or unscored."""
     crystals = [c for t in trajectories for c in t.crystals if c is not None]
     values = iter(np.asarray(predictor(crystals), dtype=float) if crystals else [])
