@@ -122,3 +122,20 @@ def test_time_limit_makes_a_row_and_keeps_the_chunks(tmp_path: Path, toy_splits)
     config.time_limit_s = None
     (row,) = run_benchmark(config).rows
     assert row["error"] is None and row["cached_chunks"] == 1
+
+
+def test_search_methods_get_the_target_cell(toy_splits) -> None:
+    """CSP gives the atom count: a search method is held to the target's formula units."""
+    from xtalgen.benchmark.generators import formula_units, sample_csp
+    from xtalgen.crystal import Crystal
+    from xtalgen.search.random_search import RandomSymmetricSearch
+
+    cubic = [[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0]]
+    carbon8 = Crystal(lattice=cubic, frac_coords=[[i / 8, 0, 0] for i in range(8)], species=[6] * 8,
+                      properties={"material_id": "c8"})
+    assert formula_units(carbon8) == 8 and formula_units(toy_splits[0]) == 1
+    gen = RandomSymmetricSearch(max_atoms=24, relax=False, energies=False, progress=False)
+    out = sample_csp(gen, [carbon8, toy_splits[0]], 2, 0)
+    sites = {c.properties["material_id"]: c.num_sites for c in out}
+    assert sites["c8"] == 8 and sites[toy_splits[0].properties["material_id"]] == 5
+    assert gen.config.formula_units is None  # restored

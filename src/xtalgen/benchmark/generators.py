@@ -21,7 +21,8 @@ from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.models.base import Generator
 
-__all__ = ["GeneratorEntry", "available_generators", "build_generator", "sample_csp", "sample_dng"]
+__all__ = ["GeneratorEntry", "available_generators", "build_generator", "formula_units", "sample_csp",
+           "sample_dng"]
 
 
 @dataclass(frozen=True)
@@ -138,22 +139,40 @@ def sample_csp(generator: Generator, targets: Sequence[Crystal], k: int, seed: i
     """``k`` predictions per target, tagged with its ``material_id`` and ``sample_index``.
 
     Learned models sample all targets in batches (``sample_csp``); other generators are asked
-    once per target for ``k`` crystals of its cell composition (seed ``seed + i``). A target a
-    generator cannot serve gets no predictions (it counts as a miss), not an error.
+    once per target for ``k`` crystals of its cell composition (seed ``seed + i``). CSP gives
+    the number of atoms, so a generator whose config has ``formula_units`` (the search methods)
+    is held to the target's (as :mod:`benchmarks.bench_search_csp` does), and its setting is
+    restored after. A target a generator cannot serve gets no predictions (it counts as a
+    miss), not an error.
     """
     if hasattr(generator, "sample_csp"):
         return list(generator.sample_csp(list(targets), k=k, seed=seed))
+    config = getattr(generator, "config", None)
+    cell_aware = config is not None and hasattr(config, "formula_units")
+    before = config.formula_units if cell_aware else None
     out: list[Crystal] = []
     for i, target in enumerate(targets):
+        if cell_aware:
+            config.formula_units = (formula_units(target),)
         try:
             crystals = generator.generate(k, composition=target.composition.formula, seed=seed + i)
         except XtalgenError:
             continue
+        finally:
+            if cell_aware:
+                config.formula_units = before
         mid = target.properties.get("material_id", str(i))
         out.extend(
             c.with_properties(material_id=mid, sample_index=j) for j, c in enumerate(crystals[:k])
         )
     return out
+
+
+def formula_units(crystal: Crystal) -> int:
+    """Formula units in the cell (8 for C8, 4 for Li4Mn4O8)."""
+    from xtalgen.models.iterative.templates import reduced_counts
+
+    return max(crystal.num_sites // max(sum(n for _, n in reduced_counts(crystal.species)), 1), 1)
 
 
 def sample_dng(generator: Generator, n: int, seed: int) -> list[Crystal]:
