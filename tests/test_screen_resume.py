@@ -149,7 +149,31 @@ def test_stale_pending_row_does_not_block_the_sun_summary(tmp_path: Path) -> Non
     config = ScreenConfig(potential="test_screen_resume:emt", n_workers=1, progress=False,
                           novelty_reference=None,
                           hull_reference=emt_elements_reference(tmp_path / "ref"))
-    CandidateStore(db).add("000001-stale00000", samples[1], 1, stage="pending")
+    # (a structure that index 1 does not hold now: one that it does is adopted, see below)
+    CandidateStore(db).add("000001-stale00000", samples[0], 1, stage="pending")
     summary = screen(samples, db, config)
     assert summary.metrics["mattergen"]["n_submitted"] == 3  # the stale row is left out
     assert CandidateStore(db).stages()["000001-stale00000"] == "pending"
+
+
+def test_a_coordinate_across_the_hash_rounding_keeps_its_stored_row(tmp_path: Path) -> None:
+    # A file round trip can move a coordinate across the 6-decimal rounding of the candidate
+    # id; the same crystal at the same index must reuse its stored row, not be screened again.
+    samples = distinct_samples()[:3]
+    db = tmp_path / "candidates.db"
+    config = ScreenConfig(potential="test_screen_resume:emt", n_workers=1, progress=False,
+                          novelty_reference=None,
+                          hull_reference=emt_elements_reference(tmp_path / "ref"))
+    coords = np.array(samples[1].frac_coords, dtype=float)
+    coords[0, 0] = 0.12345649999
+    before = [samples[0], Crystal(samples[1].lattice, coords, samples[1].species), samples[2]]
+    coords = coords.copy()
+    coords[0, 0] = 0.12345650001
+    after = [samples[0], Crystal(samples[1].lattice, coords, samples[1].species), samples[2]]
+    from xtalgen.screen.pipeline import candidate_id
+
+    assert candidate_id(1, before[1]) != candidate_id(1, after[1])
+    first = screen(before, db, config)
+    again = screen(after, db, config)
+    assert again.n_computed_this_run == 0 and len(CandidateStore(db)) == 3
+    assert again.metrics == first.metrics

@@ -149,6 +149,38 @@ def candidate_id(index: int, crystal: Crystal) -> str:
     return f"{index:06d}-{h.hexdigest()[:10]}"
 
 
+def _stored_ids(store: CandidateStore, cids: list[str], crystals: Sequence[Crystal],
+                tol: float = 1e-5) -> list[str]:
+    """``cids``, where an id is not stored but a stored row of the same index holds the same
+    submitted structure (species equal; lattice within ``tol`` angstrom, fractional coordinates
+    within ``tol`` modulo 1), that row's id. A file round trip can move a coordinate across the
+    6-decimal rounding of :func:`candidate_id`; without this the crystal would be screened again."""
+    stages = store.stages()
+    missing = [i for i, cid in enumerate(cids) if cid not in stages]
+    if not missing:
+        return cids
+    by_index: dict[int, list[Any]] = defaultdict(list)
+    for row in store.rows():
+        by_index[int(row.get("index", -1))].append(row)
+    out = list(cids)
+    for i in missing:
+        for row in by_index.get(i, []):
+            stored = store.initial(row)
+            if _same_structure(stored, crystals[i], tol):
+                out[i] = row.get("cid")
+                break
+    return out
+
+
+def _same_structure(a: Crystal, b: Crystal, tol: float) -> bool:
+    if a.num_sites != b.num_sites or not np.array_equal(a.species, b.species):
+        return False
+    if not np.allclose(a.lattice, b.lattice, atol=tol, rtol=0):
+        return False
+    delta = np.asarray(a.frac_coords) - np.asarray(b.frac_coords)
+    return bool(np.all(np.abs(delta - np.round(delta)) <= tol))
+
+
 def _validity(crystal: Crystal) -> tuple[bool, bool]:
     from xtalgen.metrics.validity import smact_validity, structure_validity
 
@@ -204,7 +236,7 @@ def screen(
     run = int(store.metadata.get("runs", 0)) + 1
     store.set_metadata(runs=run, settings=config.settings())
     crystals, extra = _expand_disorder(crystals, config)
-    cids = [candidate_id(i, c) for i, c in enumerate(crystals)]
+    cids = _stored_ids(store, [candidate_id(i, c) for i, c in enumerate(crystals)], crystals)
     by_cid = dict(zip(cids, crystals))
     position = {cid: i for i, cid in enumerate(cids)}
     stages = store.stages()
