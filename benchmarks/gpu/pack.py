@@ -7,7 +7,8 @@ The lent GPU machine has torch and numpy but not pymatgen, so the datasets are s
 :class:`xtalgen.Crystal` lists (which need only numpy), with the element symbols, the data
 provenance (source-file hashes, git commit) and the CSP targets that ``lease.py`` samples for:
 
-* ``{perov5,mp20}_{offline_train,offline_val}.pkl``: training and validation crystals;
+* ``{perov5,mp20}_{offline_train,offline_val}.pkl``: training and validation crystals, and
+  ``perov5_train.pkl`` (the complete standard train split, 11,356; the Perov-5 runs train on it);
 * ``perov5_offline_test.pkl`` (all 3,785) and ``mp20_offline_test.pkl`` (pilot/test, 1,000);
 * ``mp20_tpl200.pkl``: the seeded 200 MP-20 targets of ``bench_csp_model.py --targets 200
   --seed 0`` with their 100 retrieved templates each (``--template-cache`` of that benchmark);
@@ -39,8 +40,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta: dict = {"symbols": [element_symbol(z) for z in range(1, 119)], "git_commit": git_commit(),
                   "source_files": {}}
+    splits = {"perov5": ("train", "offline_train", "offline_val", "offline_test"),
+              "mp20": ("offline_train", "offline_val", "offline_test")}
     for dataset in ("perov5", "mp20"):
-        for split in ("offline_train", "offline_val", "offline_test"):
+        for split in splits[dataset]:
             crystals = load_dataset(dataset, split)
             meta["source_files"][f"{dataset}/{split}"] = dict(getattr(crystals, "source_files", {}))
             with open(out / f"{dataset}_{split}.pkl", "wb") as fh:
