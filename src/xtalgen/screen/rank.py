@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from xtalgen.crystal import Crystal
 from xtalgen.errors import XtalgenError
 from xtalgen.screen.store import CandidateStore
 from xtalgen.screen.sun import CONVENTIONS, METASTABLE_THRESHOLD, stability_metrics
-
-if TYPE_CHECKING:
-    from xtalgen.screen.pipeline import ScreenConfig
 
 __all__ = ["RANK_KEYS", "flag_and_rank", "load_novelty_reference", "parse_rank_by", "rank_order",
            "synthesizability_scorer"]
@@ -125,11 +122,12 @@ def rank_order(rows: Sequence[dict[str, Any]], rank_by: str | Sequence[str]) -> 
     return sorted(range(len(rows)), key=sort_key)
 
 
-def flag_and_rank(store: CandidateStore, config: ScreenConfig,
-         scorer: Callable[[Sequence[Crystal]], Any] | None = None,
-         submitted: set[str] | None = None) -> None:
+def flag_and_rank(store: CandidateStore, config: Any,
+                  scorer: Callable[[Sequence[Crystal]], Any] | None = None,
+                  submitted: set[str] | None = None) -> None:
     """Uniqueness, novelty, stability flags, S.U.N. metrics, synthesisability scores (with a
-    ``scorer``) and ranks of all candidates. A pending row that is not among the ``submitted``
+    ``scorer``) and ranks of all candidates, under ``config`` (the run's
+    :class:`~xtalgen.screen.pipeline.ScreenConfig`; not imported here, which imports this). A pending row that is not among the ``submitted``
     ids is stale (an interrupted run stored a candidate whose id this submission does not
     produce, e.g. a structure hash that changed in a file round trip) and is left out."""
     from xtalgen.metrics.novelty import novel_mask, unique_mask
