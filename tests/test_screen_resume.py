@@ -141,14 +141,18 @@ def emt() -> Potential:
     return Potential("emt", EMT(), correction="none")
 
 
-def test_stale_pending_row_does_not_block_the_sun_summary(tmp_path: Path) -> None:
-    # An interrupted run can leave a pending row whose id the next submission does not
-    # produce (a structure hash that changed in a file round trip); S.U.N. must not wait on it.
-    samples = distinct_samples()[:3]
-    db = tmp_path / "candidates.db"
+def _three_emt_samples(tmp_path: Path) -> tuple[list[Crystal], Path, ScreenConfig]:
+    """Three distinct samples, a store path and a fast EMT screening config."""
     config = ScreenConfig(potential="test_screen_resume:emt", n_workers=1, progress=False,
                           novelty_reference=None,
                           hull_reference=emt_elements_reference(tmp_path / "ref"))
+    return distinct_samples()[:3], tmp_path / "candidates.db", config
+
+
+def test_stale_pending_row_does_not_block_the_sun_summary(tmp_path: Path) -> None:
+    # An interrupted run can leave a pending row whose id the next submission does not
+    # produce (a structure hash that changed in a file round trip); S.U.N. must not wait on it.
+    samples, db, config = _three_emt_samples(tmp_path)
     # (a structure that index 1 does not hold now: one that it does is adopted, see below)
     CandidateStore(db).add("000001-stale00000", samples[0], 1, stage="pending")
     summary = screen(samples, db, config)
@@ -159,11 +163,7 @@ def test_stale_pending_row_does_not_block_the_sun_summary(tmp_path: Path) -> Non
 def test_a_coordinate_across_the_hash_rounding_keeps_its_stored_row(tmp_path: Path) -> None:
     # A file round trip can move a coordinate across the 6-decimal rounding of the candidate
     # id; the same crystal at the same index must reuse its stored row, not be screened again.
-    samples = distinct_samples()[:3]
-    db = tmp_path / "candidates.db"
-    config = ScreenConfig(potential="test_screen_resume:emt", n_workers=1, progress=False,
-                          novelty_reference=None,
-                          hull_reference=emt_elements_reference(tmp_path / "ref"))
+    samples, db, config = _three_emt_samples(tmp_path)
     coords = np.array(samples[1].frac_coords, dtype=float)
     coords[0, 0] = 0.12345649999
     before = [samples[0], Crystal(samples[1].lattice, coords, samples[1].species), samples[2]]
